@@ -1,0 +1,1 @@
+"""dataperf-speech: training-set selection for keyword spotting, with a frozen evaluator."""

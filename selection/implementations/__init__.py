@@ -1,0 +1,1 @@
+"""Selection algorithms shipped with the harness, one per module."""

@@ -1,0 +1,80 @@
+"""Loading a participant's selection algorithm and running it under the harness's rules."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+
+from selection.selection import TrainingSetSelection
+from selection.validation import BadInputError, check_selection_result, check_train_set
+
+
+def load_algorithm_class(config: dict, *, file: str) -> type[TrainingSetSelection]:
+    """The class named by ``selection_algorithm_module`` and ``selection_algorithm_class``."""
+    module_name = config["selection_algorithm_module"]
+    class_name = config["selection_algorithm_class"]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise BadInputError(
+            f"{file}: selection_algorithm_module: module {module_name!r} cannot be imported "
+            f"(no module named {error.name!r})"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - a participant's module may raise anything on import
+        raise BadInputError(
+            f"{file}: selection_algorithm_module: importing {module_name!r} raised "
+            f"{type(error).__name__}: {_first_line(error)}"
+        ) from None
+    algorithm = getattr(module, class_name, None)
+    if algorithm is None:
+        raise BadInputError(f"{file}: selection_algorithm_class: module {module_name!r} has no class {class_name!r}")
+    if not (isinstance(algorithm, type) and issubclass(algorithm, TrainingSetSelection)):
+        raise BadInputError(
+            f"{file}: selection_algorithm_class: {module_name}.{class_name} is not a subclass of "
+            "selection.selection.TrainingSetSelection"
+        )
+    return algorithm
+
+
+def run_algorithm(
+    algorithm: type[TrainingSetSelection],
+    *,
+    allowed_embeddings: dict,
+    allowed: dict,
+    train_size: int,
+    config: dict,
+    audio_flag: bool = False,
+) -> tuple[dict, list[str], float]:
+    """Construct and run ``algorithm``; check what it returns against the pool and budget.
+
+    Returns
+    -------
+    train_set : dict
+        The checked selection, ready to be written as ``train.json``.
+    warnings : list of str
+        Classes left empty.
+    seconds : float
+        Time spent in the algorithm (constructor and ``select``).
+    """
+    name = f"{algorithm.__module__}.{algorithm.__qualname__}"
+    started = time.perf_counter()
+    try:
+        instance = algorithm(allowed_embeddings, train_size, config, audio_flag=audio_flag)
+        result = instance.select()
+    except (KeyboardInterrupt, BadInputError):
+        raise
+    except Exception as error:  # noqa: BLE001 - a participant's algorithm may raise anything
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        raise BadInputError(
+            f"{name}.select(): raised {type(error).__name__}: {_first_line(error)} (at {where.filename}:{where.lineno})"
+        ) from None
+    seconds = time.perf_counter() - started
+    document = check_selection_result(result, algorithm=name)
+    train_set, warnings = check_train_set(document, file=f"{name}.select()", allowed=allowed, limit=train_size)
+    return train_set, warnings, seconds
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text else "(no message)"

@@ -1,0 +1,344 @@
+"""Every input check of the harness, done once at the edge.
+
+Each ``check_*`` function takes a parsed object plus what it must agree with
+(the allowed pool, the budget, the file it came from), returns a normalized
+value, and raises :class:`BadInputError` with a one-line message of the form
+``<file>: <key path>: <what is wrong>; expected <rule>, got <value>``.
+Loaders, algorithms and scoring never check input again.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+METRICS = ("macro_f1", "balanced_accuracy")
+DEFAULT_EVAL_SEEDS = [5, 69, 98, 70, 95, 64, 37, 11, 4, 32]
+EMBEDDING_DIM = 1024
+ID_COLUMN = "clip_id"
+VECTOR_COLUMN = "mswc_embedding_vector"
+NONTARGET = "nontarget"
+
+
+class BadInputError(ValueError):
+    """A user-supplied file, flag or plugin result is wrong; the message says where and how."""
+
+
+def describe_items(items: Iterable[Any], *, cap: int = 5) -> str:
+    """Sorted, quoted, capped list of offenders: ``'a', 'b', ... (3 more)``."""
+    ordered = sorted({str(item) for item in items})
+    shown = ", ".join(repr(item) for item in ordered[:cap])
+    if len(ordered) > cap:
+        shown += f", ... ({len(ordered) - cap} more)"
+    return shown
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def check_word(word: Any, *, file: str, key: str) -> str:
+    """A word names a parquet file, so it must be a plain, safe file stem."""
+    if not isinstance(word, str):
+        hint = " (quote it: YAML reads yes/no/on/off as booleans)" if isinstance(word, bool) else ""
+        raise BadInputError(f"{file}: {key}: word must be a string; got {_type_name(word)} {_short(word)}{hint}")
+    if not word or word in (".", "..") or "/" in word or "\\" in word or "\x00" in word or word != word.strip():
+        raise BadInputError(
+            f"{file}: {key}: {_short(word)} is not a usable word; expected a non-empty "
+            "name without '/', '\\', NUL or surrounding spaces"
+        )
+    return word
+
+
+def check_clip_id(clip_id: Any, *, file: str, key: str) -> str:
+    """A clip ID is ``<word>/<relative path>``; nothing in it may leave the data folder."""
+    if not isinstance(clip_id, str):
+        raise BadInputError(f"{file}: {key}: clip ID must be a string; got {_type_name(clip_id)} {_short(clip_id)}")
+    parts = clip_id.split("/")
+    if "\x00" in clip_id or "\\" in clip_id or len(parts) < 2 or any(part in ("", ".", "..") for part in parts):
+        raise BadInputError(
+            f"{file}: {key}: ID {_short(clip_id)} is not a clip ID; expected "
+            "'<word>/<file>' with no '..', '.', empty parts, absolute path, '\\' or NUL"
+        )
+    check_word(parts[0], file=file, key=key)
+    return clip_id
+
+
+def clip_word(clip_id: str) -> str:
+    """The word a clip is of: the first component of its ID."""
+    return clip_id.split("/", 1)[0]
+
+
+def _check_id_list(values: Any, *, file: str, key: str) -> list[str]:
+    if not isinstance(values, list):
+        raise BadInputError(f"{file}: {key}: expected a list of clip IDs; got {_type_name(values)} {_short(values)}")
+    return [check_clip_id(value, file=file, key=f"{key}[{i}]") for i, value in enumerate(values)]
+
+
+def check_sample_ids(obj: Any, *, file: str, require_clips: bool = True) -> dict:
+    """Check a ``{"targets": {word: [id, ...]}, "nontargets": [id, ...]}`` document.
+
+    Parameters
+    ----------
+    obj : object
+        The parsed YAML or JSON document.
+    file : str
+        Name used in error messages.
+    require_clips : bool, default=True
+        Whether every target word and the nontargets must list at least one clip.
+
+    Returns
+    -------
+    dict
+        ``{"targets": {word: [id, ...]}, "nontargets": [id, ...]}``, key order kept.
+
+    Raises
+    ------
+    BadInputError
+        Wrong shape, unsafe or duplicate IDs, or (with ``require_clips``) empty classes.
+    """
+    if not isinstance(obj, Mapping):
+        raise BadInputError(
+            f"{file}: top level must be a mapping with keys 'targets' and 'nontargets'; got {_type_name(obj)}"
+        )
+    keys = set(obj)
+    if keys != {"targets", "nontargets"}:
+        missing = {"targets", "nontargets"} - keys
+        extra = keys - {"targets", "nontargets"}
+        parts = []
+        if missing:
+            parts.append(f"missing key(s) {describe_items(missing)}")
+        if extra:
+            parts.append(f"unknown key(s) {describe_items(extra)}")
+        raise BadInputError(f"{file}: top level: {' and '.join(parts)}; expected exactly 'targets' and 'nontargets'")
+    targets = obj["targets"]
+    if not isinstance(targets, Mapping):
+        raise BadInputError(
+            f"{file}: targets: expected a mapping of word to list of clip IDs; "
+            f"got {_type_name(targets)} {_short(targets)}"
+        )
+    normalized: dict[str, list[str]] = {}
+    for word, ids in targets.items():
+        check_word(word, file=file, key=f"targets.{word}")
+        normalized[word] = _check_id_list(ids, file=file, key=f"targets.{word}")
+        if require_clips and not normalized[word]:
+            raise BadInputError(f"{file}: targets.{word}: no clips listed; expected at least one")
+    if require_clips and not normalized:
+        raise BadInputError(f"{file}: targets: no target words; expected at least one")
+    nontargets = _check_id_list(obj["nontargets"], file=file, key="nontargets")
+    if require_clips and not nontargets:
+        raise BadInputError(f"{file}: nontargets: no clips listed; expected at least one")
+
+    seen: dict[str, str] = {}
+    for label, ids in [*((f"targets.{w}", v) for w, v in normalized.items()), ("nontargets", nontargets)]:
+        for i, clip_id in enumerate(ids):
+            if clip_id in seen:
+                raise BadInputError(
+                    f"{file}: {label}[{i}]: ID {clip_id!r} is listed twice "
+                    f"(also under {seen[clip_id]}); expected each clip once"
+                )
+            seen[clip_id] = label
+    return {"targets": normalized, "nontargets": nontargets}
+
+
+def check_same_targets(allowed: dict, evaluation: dict, *, allowed_file: str, eval_file: str) -> None:
+    """The allowed pool and the eval set must name the same target words."""
+    allowed_words, eval_words = set(allowed["targets"]), set(evaluation["targets"])
+    if allowed_words != eval_words:
+        raise BadInputError(
+            f"{eval_file}: targets: words {describe_items(eval_words ^ allowed_words)} are in only "
+            f"one of {eval_file} and {allowed_file}; expected the same target words in both"
+        )
+
+
+def check_train_set(
+    obj: Any,
+    *,
+    file: str,
+    allowed: dict,
+    limit: int,
+    eval_set: dict | None = None,
+) -> tuple[dict, list[str]]:
+    """Check a selected training set against the allowed pool and the budget.
+
+    Parameters
+    ----------
+    obj : object
+        The parsed ``train.json`` (or an algorithm's result, as a dict).
+    file : str
+        Name used in error messages.
+    allowed : dict
+        The allowed pool, as returned by :func:`check_sample_ids`.
+    limit : int
+        The most clips the selection may hold.
+    eval_set : dict, optional
+        The evaluation IDs, only to say so when a selected clip is one of them.
+
+    Returns
+    -------
+    train_set : dict
+        Normalized selection; every allowed target word is present, in the pool's order.
+    warnings : list of str
+        One line per class that has no samples.
+    """
+    selection = check_sample_ids(obj, file=file, require_clips=False)
+    unknown = set(selection["targets"]) - set(allowed["targets"])
+    if unknown:
+        raise BadInputError(
+            f"{file}: targets: unknown target word(s) {describe_items(unknown)}; "
+            f"expected only {describe_items(allowed['targets'])}"
+        )
+    label_of = {clip_id: f"targets.{w}" for w, ids in allowed["targets"].items() for clip_id in ids}
+    label_of.update((clip_id, "nontargets") for clip_id in allowed["nontargets"])
+    eval_ids = set()
+    if eval_set is not None:
+        eval_ids = set(eval_set["nontargets"]).union(*eval_set["targets"].values())
+
+    labelled = [(f"targets.{w}", ids) for w, ids in selection["targets"].items()]
+    labelled.append(("nontargets", selection["nontargets"]))
+    for label, ids in labelled:
+        for i, clip_id in enumerate(ids):
+            allowed_label = label_of.get(clip_id)
+            if allowed_label == label:
+                continue
+            if allowed_label is not None:
+                problem = f"ID {clip_id!r} is under {allowed_label} in the allowed pool"
+            elif clip_id in eval_ids:
+                problem = f"ID {clip_id!r} is an evaluation clip, not in the allowed pool"
+            else:
+                problem = f"ID {clip_id!r} is not in the allowed pool"
+            raise BadInputError(f"{file}: {label}[{i}]: {problem}")
+
+    total = sum(len(ids) for ids in selection["targets"].values()) + len(selection["nontargets"])
+    if total == 0:
+        raise BadInputError(f"{file}: targets, nontargets: no clips selected; expected at least one")
+    if total > limit:
+        raise BadInputError(f"{file}: targets, nontargets: {total} IDs selected; expected at most {limit} (train_size)")
+    train_set = {
+        "targets": {w: selection["targets"].get(w, []) for w in allowed["targets"]},
+        "nontargets": selection["nontargets"],
+    }
+    empty = [f"targets.{w}" for w, ids in train_set["targets"].items() if not ids]
+    if not train_set["nontargets"]:
+        empty.append("nontargets")
+    warnings = [f"{file}: {label}: no samples selected for this class" for label in empty]
+    return train_set, warnings
+
+
+def check_positive_int(value: Any, *, file: str, key: str) -> int:
+    """An integer >= 1 (``True`` and ``2.0`` are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise BadInputError(f"{file}: {key}: expected a positive integer; got {_type_name(value)} {_short(value)}")
+    if value < 1:
+        raise BadInputError(f"{file}: {key}: expected a positive integer; got {value}")
+    return int(value)
+
+
+def _check_int(value: Any, *, file: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise BadInputError(f"{file}: {key}: expected an integer; got {_type_name(value)} {_short(value)}")
+    if not 0 <= value < 2**32:
+        raise BadInputError(f"{file}: {key}: expected an integer in [0, 2**32); got {value}")
+    return int(value)
+
+
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "train_set_size_limit": 25,
+    "selection_algorithm_module": "selection.implementations.random_selection",
+    "selection_algorithm_class": "RandomSelection",
+    "selection_random_seed": 42,
+    "eval_random_seeds": DEFAULT_EVAL_SEEDS,
+    "metric": "macro_f1",
+}
+
+
+def check_config(raw: Any, *, file: str) -> dict:
+    """Fill defaults into the harness config and check the keys the harness knows.
+
+    Keys the harness does not know are kept unchanged: they belong to the algorithm.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise BadInputError(f"{file}: top level: expected a mapping of settings; got {_type_name(raw)}")
+    config = {**CONFIG_DEFAULTS, **raw}
+    config["eval_random_seeds"] = (
+        list(config["eval_random_seeds"])
+        if isinstance(config["eval_random_seeds"], (list, tuple))
+        else config["eval_random_seeds"]
+    )
+    config["train_set_size_limit"] = check_positive_int(
+        config["train_set_size_limit"], file=file, key="train_set_size_limit"
+    )
+    for key in ("selection_algorithm_module", "selection_algorithm_class"):
+        if not isinstance(config[key], str) or not config[key].strip():
+            raise BadInputError(f"{file}: {key}: expected a non-empty string; got {_short(config[key])}")
+    config["selection_random_seed"] = _check_int(
+        config["selection_random_seed"], file=file, key="selection_random_seed"
+    )
+    seeds = config["eval_random_seeds"]
+    if not isinstance(seeds, list) or not seeds:
+        raise BadInputError(f"{file}: eval_random_seeds: expected a non-empty list of integers; got {_short(seeds)}")
+    config["eval_random_seeds"] = [
+        _check_int(seed, file=file, key=f"eval_random_seeds[{i}]") for i, seed in enumerate(seeds)
+    ]
+    if config["metric"] not in METRICS:
+        raise BadInputError(
+            f"{file}: metric: unknown metric {_short(config['metric'])}; expected one of {', '.join(METRICS)}"
+        )
+    return config
+
+
+def check_vector_column(vector_type: Any, id_type: Any, *, file: str) -> None:
+    """Column types of an embeddings parquet file (pyarrow types)."""
+    import pyarrow as pa
+
+    if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)):
+        raise BadInputError(f"{file}: column {ID_COLUMN}: expected strings; got {id_type}")
+    is_list = (
+        pa.types.is_list(vector_type) or pa.types.is_large_list(vector_type) or pa.types.is_fixed_size_list(vector_type)
+    )
+    if not is_list or not pa.types.is_floating(vector_type.value_type):
+        raise BadInputError(f"{file}: column {VECTOR_COLUMN}: expected a list of floats; got {vector_type}")
+
+
+def check_vectors(lengths: np.ndarray, matrix_rows: np.ndarray | None, ids: list[str], *, file: str) -> None:
+    """Every vector has :data:`EMBEDDING_DIM` finite values.
+
+    ``lengths`` holds each row's vector length; ``matrix_rows`` the rows (only
+    read when every length is right).
+    """
+    wrong = np.flatnonzero(lengths != EMBEDDING_DIM)
+    if wrong.size:
+        first = wrong[0]
+        raise BadInputError(
+            f"{file}: {ids[first]}: vector has {int(lengths[first])} values; expected {EMBEDDING_DIM}"
+            + (f" ({wrong.size - 1} more rows wrong)" if wrong.size > 1 else "")
+        )
+    if matrix_rows is None:
+        return
+    bad = np.flatnonzero(~np.isfinite(matrix_rows).all(axis=1))
+    if bad.size:
+        raise BadInputError(
+            f"{file}: {ids[bad[0]]}: vector holds NaN or infinite values; expected finite numbers"
+            + (f" ({bad.size - 1} more rows)" if bad.size > 1 else "")
+        )
+
+
+def check_selection_result(result: Any, *, algorithm: str) -> dict:
+    """An algorithm's ``select()`` result must be a ``TrainingSet`` (or its dict form)."""
+    from selection.selection import TrainingSet
+
+    if isinstance(result, TrainingSet):
+        return {"targets": result.targets, "nontargets": result.nontargets}
+    if isinstance(result, Mapping):
+        return dict(result)
+    raise BadInputError(f"{algorithm}.select(): returned {_type_name(result)}; expected a TrainingSet")

@@ -1,0 +1,155 @@
+"""Shared fixtures: small datasets in the DataPerf speech layout, written with pyarrow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_parquet(path: Path, ids: list[str], vectors: np.ndarray, row_group_size: int | None = None) -> None:
+    """A ``<word>.parquet`` with the benchmark's two columns."""
+    table = pa.table(
+        {
+            "clip_id": pa.array(ids, pa.string()),
+            "mswc_embedding_vector": pa.array([list(map(float, v)) for v in vectors], pa.list_(pa.float32())),
+        }
+    )
+    pq.write_table(table, path, row_group_size=row_group_size)
+
+
+def make_dataset(
+    root: Path,
+    *,
+    seed: int = 0,
+    targets=("yes", "go", "left"),
+    pool_per_target=(14, 9, 6),
+    eval_per_target=(8, 6, 5),
+    nontarget_words=("cat", "dog", "tree", "house"),
+    unknown_words=("moon", "star"),
+    per_word=8,
+) -> dict:
+    """A small experiment: words are clusters of non-negative 1024-d vectors.
+
+    Pool parquet files hold a few clips that are not listed (they must be ignored)
+    and are written in small row groups; the nontarget list interleaves words so
+    the loader's grouping rule matters.
+    """
+    rng = np.random.default_rng(seed)
+    train_dir, eval_dir = root / "train_embeddings", root / "eval_embeddings"
+    train_dir.mkdir(parents=True)
+    eval_dir.mkdir()
+    centers = {w: rng.gamma(1.0, 1.0, 1024) for w in (*targets, *nontarget_words, *unknown_words)}
+
+    def clips(word: str, n: int, tag: str) -> tuple[list[str], np.ndarray]:
+        ids = [f"{word}/common_voice_en_{tag}{i:04d}.wav" for i in rng.permutation(n)]
+        vectors = np.maximum(centers[word] + rng.normal(0, 1.2, (n, 1024)), 0).astype(np.float32)
+        return ids, vectors
+
+    allowed = {"targets": {}, "nontargets": []}
+    evaluation = {"targets": {}, "nontargets": []}
+    for word, n_pool, n_eval in zip(targets, pool_per_target, eval_per_target):
+        ids, vectors = clips(word, n_pool + 2, "p")
+        write_parquet(train_dir / f"{word}.parquet", ids, vectors, row_group_size=4)
+        listed = ids[:n_pool]
+        allowed["targets"][word] = sorted(listed, reverse=True)
+        ids, vectors = clips(word, n_eval, "e")
+        write_parquet(eval_dir / f"{word}.parquet", ids, vectors)
+        evaluation["targets"][word] = ids
+    pool_nontargets = {}
+    for word in nontarget_words:
+        ids, vectors = clips(word, per_word, "p")
+        write_parquet(train_dir / f"{word}.parquet", ids, vectors, row_group_size=3)
+        pool_nontargets[word] = list(reversed(ids))
+        ids, vectors = clips(word, per_word, "e")
+        write_parquet(eval_dir / f"{word}.parquet", ids, vectors)
+        evaluation["nontargets"].extend(ids)
+    for word in unknown_words:
+        ids, vectors = clips(word, per_word, "e")
+        write_parquet(eval_dir / f"{word}.parquet", ids, vectors)
+        evaluation["nontargets"].extend(ids)
+    for i in range(per_word):
+        for word in nontarget_words:
+            allowed["nontargets"].append(pool_nontargets[word][i])
+    (root / "allowed_training_set.yaml").write_text(yaml.safe_dump(allowed, sort_keys=False))
+    (root / "eval.yaml").write_text(yaml.safe_dump(evaluation, sort_keys=False))
+    write_config(root / "dataperf_speech_config.yaml")
+    return {"allowed": allowed, "eval": evaluation}
+
+
+def write_config(path: Path, **overrides) -> Path:
+    config = {
+        "train_set_size_limit": 20,
+        "selection_algorithm_module": "selection.implementations.random_selection",
+        "selection_algorithm_class": "RandomSelection",
+        "selection_random_seed": 3,
+        "eval_random_seeds": [5, 69, 98],
+        "metric": "macro_f1",
+    }
+    config.update(overrides)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A fresh small experiment in a temp folder (the folder is returned)."""
+    make_dataset(tmp_path)
+    return tmp_path
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a harness command as a user would, with the repo importable."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd or REPO, env=environment, capture_output=True, text=True, timeout=300
+    )
+
+
+def select_args(root: Path, config: Path | None = None, *extra: str) -> list[str]:
+    return [
+        "-m",
+        "selection.main",
+        "--allowed_training_set",
+        str(root / "allowed_training_set.yaml"),
+        "--train_embeddings_dir",
+        str(root / "train_embeddings"),
+        "--outdir",
+        str(root),
+        "--config_file",
+        str(config or root / "dataperf_speech_config.yaml"),
+        *extra,
+    ]
+
+
+def eval_args(root: Path, config: Path | None = None, train_file: Path | None = None, *extra: str) -> list[str]:
+    return [
+        str(REPO / "eval.py"),
+        "--eval_embeddings_dir",
+        str(root / "eval_embeddings"),
+        "--train_embeddings_dir",
+        str(root / "train_embeddings"),
+        "--allowed_training_set",
+        str(root / "allowed_training_set.yaml"),
+        "--eval_file",
+        str(root / "eval.yaml"),
+        "--train_file",
+        str(train_file or root / "train.json"),
+        "--config_file",
+        str(config or root / "dataperf_speech_config.yaml"),
+        *extra,
+    ]
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text())
