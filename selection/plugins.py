@@ -21,7 +21,7 @@ def load_algorithm_class(config: dict, *, file: str) -> type[TrainingSetSelectio
             f"{file}: selection_algorithm_module: module {module_name!r} cannot be imported "
             f"(no module named {error.name!r})"
         ) from None
-    except Exception as error:  # noqa: BLE001 - a participant's module may raise anything on import
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - a participant's module may raise anything
         raise BadInputError(
             f"{file}: selection_algorithm_module: importing {module_name!r} raised "
             f"{type(error).__name__}: {_first_line(error)}"
@@ -64,7 +64,7 @@ def run_algorithm(
         result = instance.select()
     except (KeyboardInterrupt, BadInputError):
         raise
-    except Exception as error:  # noqa: BLE001 - a participant's algorithm may raise anything
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - a participant's algorithm may raise anything
         where = traceback.extract_tb(error.__traceback__)[-1]
         raise BadInputError(
             f"{name}.select(): raised {type(error).__name__}: {_first_line(error)} (at {where.filename}:{where.lineno})"

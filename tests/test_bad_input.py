@@ -16,9 +16,9 @@ from tests.conftest import eval_args, run_cli, select_args, write_config, write_
 
 def assert_clean_failure(done, *fragments: str, code: int = 2) -> str:
     assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith(("loading", "warning"))]
     assert "Traceback" not in done.stderr
-    assert len(lines) == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith(("error:", "internal error:"))]
+    assert len(lines) == 1 and done.stderr.rstrip().endswith(lines[0]), done.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]

@@ -1,0 +1,44 @@
+"""Selection algorithms that misbehave (or check what they are given), for the plugin tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from selection.selection import TrainingSet, TrainingSetSelection
+
+
+class Raises(TrainingSetSelection):
+    def select(self):
+        raise RuntimeError("model weights missing")
+
+
+class ReturnsList(TrainingSetSelection):
+    def select(self):
+        return ["yes/a.wav"]
+
+
+class TooMany(TrainingSetSelection):
+    def select(self):
+        return self.pool.to_training_set(np.arange(self.train_size + 1))
+
+
+class OutsidePool(TrainingSetSelection):
+    def select(self):
+        return TrainingSet(targets={}, nontargets=["cat/common_voice_en_zz9999.wav"])
+
+
+class NotAPlugin:
+    pass
+
+
+class LoudestClips(TrainingSetSelection):
+    """Uses the audio: picks, per class, the clips with the largest peak amplitude."""
+
+    def select(self):
+        assert self.audio_flag
+        picks = {}
+        for word, clips in self.embeddings["targets"].items():
+            ranked = sorted(clips, key=lambda clip: -int(np.abs(clip["audio"]).max()))
+            picks[word] = [clip["ID"] for clip in ranked[:2]]
+        ranked = sorted(self.embeddings["nontargets"], key=lambda clip: -int(np.abs(clip["audio"]).max()))
+        return TrainingSet(targets=picks, nontargets=[clip["ID"] for clip in ranked[:3]])
