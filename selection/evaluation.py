@@ -119,7 +119,7 @@ def evaluate_selection(
     seeds: list[int],
     metric: str,
     class_names: list[str],
-    method: str = "straightforward",
+    method: str = "shared",
     n_jobs: int = 1,
 ) -> dict:
     """Score a loaded selection on a loaded eval set with the frozen classifier.

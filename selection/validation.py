@@ -229,6 +229,14 @@ def check_train_set(
     empty = [f"targets.{w}" for w, ids in train_set["targets"].items() if not ids]
     if not train_set["nontargets"]:
         empty.append("nontargets")
+    if len(empty) >= len(train_set["targets"]):
+        chosen = [
+            label for label in [*(f"targets.{w}" for w in train_set["targets"]), "nontargets"] if label not in empty
+        ]
+        raise BadInputError(
+            f"{file}: {chosen[0]}: only one class selected; expected clips of at least two classes "
+            "(the frozen classifier cannot train on one)"
+        )
     warnings = [f"{file}: {label}: no samples selected for this class" for label in empty]
     return train_set, warnings
 

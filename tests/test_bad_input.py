@@ -225,3 +225,9 @@ def test_output_folder_cannot_be_created(dataset: Path):
     args[args.index("--outdir") + 1] = str(blocked)
     assert_clean_failure(run_cli(*args), str(blocked), "cannot be created")
     assert not (dataset / "train.json").exists()
+
+
+def test_single_class_selection(dataset: Path):
+    allowed = yaml.safe_load((dataset / "allowed_training_set.yaml").read_text())
+    done = evaluate_document(dataset, {"targets": {}, "nontargets": allowed["nontargets"][:4]})
+    assert_clean_failure(done, "train.json", "nontargets", "only one class")

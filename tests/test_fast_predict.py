@@ -1,0 +1,58 @@
+"""The shared-work predictor gives exactly the straightforward recipe's predictions."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.svm import SVC
+
+from selection.evaluation import predict_straightforward
+from selection.fast_predict import _raw_decision, predict_shared, svc_probabilities
+
+SEEDS = [5, 69, 98, 70, 95]
+
+
+def _blobs(n_classes: int, n_train: int, n_eval: int, seed: int, spread: float):
+    rng = np.random.default_rng(seed)
+    centers = rng.gamma(1.0, 1.0, (n_classes, 1024))
+    train_labels = np.arange(n_train) % n_classes
+    eval_labels = rng.integers(0, n_classes, n_eval)
+    noise = lambda n: rng.normal(0, spread, (n, 1024))  # noqa: E731
+    train = np.maximum(centers[train_labels] + noise(n_train), 0).astype(np.float32)
+    evaluation = np.maximum(centers[eval_labels] + noise(n_eval), 0).astype(np.float32)
+    return train, train_labels, evaluation
+
+
+@pytest.mark.parametrize(
+    "n_classes, labels_used, spread",
+    [(2, (0, 1), 2.0), (3, (0, 1, 2), 3.0), (6, (0, 1, 2, 3, 4, 5), 4.0), (6, (0, 2, 5), 4.0)],
+)
+def test_predictions_equal_the_straightforward_recipe(n_classes, labels_used, spread):
+    train, labels, evaluation = _blobs(n_classes, 36, 3000, seed=n_classes, spread=spread)
+    mapping = np.array(labels_used)
+    labels = mapping[labels % len(labels_used)]
+    expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
+    shared = predict_shared(train, labels, evaluation, SEEDS, chunk_rows=700)
+    for want, got in zip(expected, shared):
+        assert np.array_equal(want, got)
+    assert len(np.unique(expected[0])) > 1
+
+
+@pytest.mark.parametrize("n_classes", [2, 4, 6])
+def test_probabilities_are_bitwise_libsvm(n_classes):
+    train, labels, evaluation = _blobs(n_classes, 30, 2000, seed=10 + n_classes, spread=5.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        svc = SVC(probability=True, random_state=3).fit(train, labels)
+        expected = svc.predict_proba(evaluation)
+    got = svc_probabilities(_raw_decision(svc, evaluation), svc.probA_, svc.probB_, n_classes)
+    assert np.array_equal(expected, got)
+
+
+def test_parallel_seeds_give_the_same_predictions():
+    train, labels, evaluation = _blobs(4, 24, 1500, seed=7, spread=4.0)
+    serial = predict_shared(train, labels, evaluation, SEEDS)
+    parallel = predict_shared(train, labels, evaluation, SEEDS, n_jobs=2)
+    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))
