@@ -28,10 +28,8 @@ from selection.write import check_output_dir
 
 log = logging.getLogger("dataperf")
 
-DATAPERF_ARCHIVES = {
-    lang: f"http://dataperf.s3.amazonaws.com/speech-selection/dataperf_{lang}_data.zip"
-    for lang in ("eng", "ind", "por")
-}
+DATAPERF_BASE_URL = "http://dataperf.s3.amazonaws.com/speech-selection"
+DATAPERF_ARCHIVES = ("eng", "ind", "por")
 DEFAULT_LANGUAGE = "en"
 
 
@@ -129,6 +127,7 @@ def download(
     scale: float = 1.0,
     seed: int = 0,
     timeout: float = 10.0,
+    base_url: str = DATAPERF_BASE_URL,
 ) -> None:
     """Put a dataset into the workspace.
 
@@ -149,6 +148,8 @@ def download(
         Seed of the synthetic corpus.
     timeout : float, default=10.0
         Seconds to wait for the network before giving up (dataperf source).
+    base_url : str
+        Where the DataPerf archives are fetched from (a mirror may be given).
     """
     workspace_path = check_output_dir(workspace, create=True)
     data_path = check_output_dir(data_dir or workspace_path / "data", create=True)
@@ -163,10 +164,10 @@ def download(
         make_synthetic(workspace_path, data_path, params=params, overwrite=overwrite)
         log.info("default experiment in %s; every language under %s", workspace_path, data_path)
     elif source == "dataperf":
-        for name, url in DATAPERF_ARCHIVES.items():
+        for name in DATAPERF_ARCHIVES:
             archive = data_path / f"dataperf_{name}_data.zip"
             if not archive.exists():
-                _fetch(url, archive, timeout=timeout)
+                _fetch(f"{base_url.rstrip('/')}/{archive.name}", archive, timeout=timeout)
             for placed in _unpack(archive, data_path):
                 log.info("unpacked %s", placed)
     else:
