@@ -1,0 +1,172 @@
+"""``bench``: compare selection algorithms on the default experiments with the frozen evaluator.
+
+Usage::
+
+    python -m selection.bench [--algorithms random,cross_validation,clean_coverage]
+        [--languages en,pt,id] [--sizes 25,60] [--data_dir workspace/data]
+        [--config_file workspace/dataperf_speech_config.yaml] [--output bench_results.json]
+
+Each algorithm runs as ``select`` would run it (the plugin class, the config with
+``train_set_size_limit`` set to the size), its result is checked like a ``train.json``,
+and scored exactly as ``eval.py`` scores it (same row order, same seeds, same metric).
+Prints a table (score mean and spread over the evaluation seeds, the other metric,
+selection seconds) and writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from selection.cli import run_command
+from selection.evaluation import evaluate_selection
+from selection.load import LabelledVectors, class_names_of, embeddings_dict, load_config, load_sample_ids, load_vectors
+from selection.plugins import load_algorithm_class, run_algorithm
+from selection.validation import BadInputError, clip_word
+from selection.write import write_json_atomic
+
+ALGORITHMS = {
+    "random": ("selection.implementations.random_selection", "RandomSelection"),
+    "cross_validation": ("selection.implementations.cross_validation_selection", "CrossValidationSelection"),
+    "clean_coverage": ("selection.implementations.coverage_selection", "CleanCoverageSelection"),
+}
+
+
+def benchmark_rows(train_set: dict, pool: LabelledVectors) -> np.ndarray:
+    """Pool rows of a selection in the order ``eval.py`` loads them (see :mod:`selection.load`).
+
+    Pool target rows are in parquet row order already, so a target's rows are sorted;
+    nontargets are grouped by word in order of first appearance, listed order within.
+    """
+    row_of = {clip_id: row for row, clip_id in enumerate(pool.ids)}
+    rows: list[int] = []
+    for ids in train_set["targets"].values():
+        rows.extend(sorted(row_of[clip_id] for clip_id in ids))
+    by_word: dict[str, list[int]] = {}
+    for clip_id in train_set["nontargets"]:
+        by_word.setdefault(clip_word(clip_id), []).append(row_of[clip_id])
+    for word_rows in by_word.values():
+        rows.extend(word_rows)
+    return np.array(rows, dtype=np.int64)
+
+
+def resolve_algorithm(name: str) -> tuple[str, str]:
+    """A shipped algorithm's short name, or ``module:Class``, to (module, class name)."""
+    if name in ALGORITHMS:
+        return ALGORITHMS[name]
+    module, _, class_name = name.partition(":")
+    if not module or not class_name:
+        raise BadInputError(
+            f"command line: --algorithms: unknown algorithm {name!r}; expected one of "
+            f"{', '.join(ALGORITHMS)} or module:Class"
+        )
+    return module, class_name
+
+
+def _as_list(value) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [part for part in str(value).split(",") if part]
+
+
+def bench(
+    algorithms: str = ",".join(ALGORITHMS),
+    languages: str = "en,pt,id",
+    sizes: str = "25,60",
+    data_dir: str = "workspace/data",
+    config_file: str = "workspace/dataperf_speech_config.yaml",
+    output: str = "bench_results.json",
+) -> None:
+    """Run every named algorithm at every size on every language's default experiment.
+
+    Parameters
+    ----------
+    algorithms : str
+        Comma-separated names from ``ALGORITHMS`` or ``module:Class`` plugin references.
+    languages : str
+        Comma-separated language codes; each is ``<data_dir>/<lang>/``.
+    sizes : str
+        Comma-separated selection budgets.
+    data_dir : str
+        Where ``download`` put the experiments.
+    config_file : str
+        Base config (seeds, metric, the algorithms' own keys); the algorithm keys are replaced.
+    output : str
+        The JSON table.
+    """
+    base_config = load_config(config_file)
+    rows_out = []
+    for language in _as_list(languages):
+        folder = Path(data_dir) / language
+        allowed = load_sample_ids(folder / "allowed_training_set.yaml")
+        evaluation_ids = load_sample_ids(folder / "eval.yaml")
+        names = class_names_of(allowed)
+        pool = load_vectors(allowed, folder / "train_embeddings", class_names=names, desc=f"{language} pool")
+        evaluation = load_vectors(
+            evaluation_ids, folder / "eval_embeddings", class_names=names, desc=f"{language} eval"
+        )
+        embeddings = embeddings_dict(allowed, pool)
+        for name in _as_list(algorithms):
+            module, class_name = resolve_algorithm(name)
+            for size in [int(s) for s in _as_list(sizes)]:
+                config = {
+                    **base_config,
+                    "selection_algorithm_module": module,
+                    "selection_algorithm_class": class_name,
+                    "train_set_size_limit": size,
+                }
+                algorithm = load_algorithm_class(config, file="command line")
+                train_set, _, seconds = run_algorithm(
+                    algorithm, allowed_embeddings=embeddings, allowed=allowed, train_size=size, config=config
+                )
+                rows = benchmark_rows(train_set, pool)
+                train = LabelledVectors(pool.matrix[rows], pool.labels[rows], [pool.ids[r] for r in rows])
+                results = evaluate_selection(
+                    train, evaluation, seeds=config["eval_random_seeds"], metric=config["metric"], class_names=names
+                )
+                other = "balanced_accuracy" if config["metric"] == "macro_f1" else "macro_f1"
+                row = {
+                    "language": language,
+                    "algorithm": name,
+                    "size": size,
+                    "metric": config["metric"],
+                    "score": results["score"],
+                    "score_std": results["score_std"],
+                    other: results[other],
+                    "selection_seconds": round(seconds, 2),
+                    "n_train": len(rows),
+                }
+                rows_out.append(row)
+                print(
+                    f"{language:<4}{name:<18}{size:>5}  {row['score']:.3f} ± {row['score_std']:.3f}  "
+                    f"{other} {row[other]:.3f}  {seconds:7.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    write_json_atomic(output, {"created": time.strftime("%Y-%m-%d"), "rows": rows_out})
+    print(format_table(rows_out))
+
+
+def format_table(rows: list[dict]) -> str:
+    """The bench rows as a Markdown table."""
+    if not rows:
+        return ""
+    metric = rows[0]["metric"]
+    other = "balanced_accuracy" if metric == "macro_f1" else "macro_f1"
+    lines = [
+        f"| language | algorithm | size | {metric} (mean ± std over seeds) | {other} | selection s |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['language']} | {row['algorithm']} | {row['size']} | {row['score']:.3f} ± {row['score_std']:.3f} "
+            f"| {row[other]:.3f} | {row['selection_seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    run_command(bench)
