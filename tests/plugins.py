@@ -42,3 +42,15 @@ class LoudestClips(TrainingSetSelection):
             picks[word] = [clip["ID"] for clip in ranked[:2]]
         ranked = sorted(self.embeddings["nontargets"], key=lambda clip: -int(np.abs(clip["audio"]).max()))
         return TrainingSet(targets=picks, nontargets=[clip["ID"] for clip in ranked[:3]])
+
+
+class Slow(TrainingSetSelection):
+    """Announces itself, then takes a long time: for interrupt tests."""
+
+    def select(self):
+        import sys
+        import time
+
+        print("slow plugin started", file=sys.stderr, flush=True)
+        time.sleep(60)
+        return self.pool.to_training_set([0, len(self.pool.ids) - 1])
