@@ -203,6 +203,7 @@ def test_id_listed_but_absent_from_parquet(dataset: Path):
     [
         ({"metric": "accuracy"}, ["metric", "unknown metric", "macro_f1"]),
         ({"eval_random_seeds": []}, ["eval_random_seeds", "non-empty list"]),
+        ({"eval_random_seeds": None}, ["eval_random_seeds", "non-empty list"]),
         ({"eval_random_seeds": [1, "two"]}, ["eval_random_seeds[1]", "integer"]),
         ({"eval_random_seeds": [1.5]}, ["eval_random_seeds[0]", "integer"]),
         ({"train_set_size_limit": 0}, ["train_set_size_limit", "positive integer"]),
