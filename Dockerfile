@@ -1,0 +1,28 @@
+# One image, three tasks: download, select, evaluate (see selection/entrypoint.py).
+# Real users build FROM python:3.11-slim. Where no registry is reachable, build a stand-in
+# locally from Debian packages (docker/make-base-image.sh) and pass --build-arg BASE_IMAGE=...;
+# wheels placed in docker/wheels/ are then installed without network.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH MPLCONFIGDIR=/tmp HOME=/tmp
+
+COPY requirements.txt /app/requirements.txt
+COPY docker/wheels/ /tmp/wheels/
+RUN python3 -m venv /opt/venv \
+    && if ls /tmp/wheels/*.whl >/dev/null 2>&1; then \
+         pip install --no-cache-dir --no-index --find-links /tmp/wheels -r /app/requirements.txt; \
+       else \
+         pip install --no-cache-dir -r /app/requirements.txt; \
+       fi \
+    && rm -rf /tmp/wheels
+
+COPY selection/ /app/selection/
+COPY eval.py /app/eval.py
+COPY workspace/dataperf_speech_config.yaml /app/workspace/dataperf_speech_config.yaml
+
+RUN useradd --uid 10001 --create-home --home-dir /home/dataperf dataperf
+USER 10001
+WORKDIR /workspace
+ENV PYTHONPATH=/app
+ENTRYPOINT ["python3", "-m", "selection.entrypoint"]

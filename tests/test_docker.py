@@ -1,0 +1,190 @@
+"""The container and MLCube path against a real Docker Engine: one image, three tasks, --network none.
+
+The base image is a local stand-in for python:3.11-slim built from Debian packages
+(docker/make-base-image.sh) and wheels are fetched into docker/wheels/, so the build needs no
+container registry. Skipped, with the reason, only where no Docker Engine answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, eval_args, read_json, run_cli, select_args
+
+pytestmark = pytest.mark.docker
+BASE_IMAGE = "dataperf-base:bookworm"
+IMAGE = "dataperf-speech:latest"
+CALLER = (12345, 12345)
+
+
+def _engine_reachable() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    if not _engine_reachable():
+        pytest.skip("no Docker Engine reachable (docker info failed)")
+    subprocess.run(["bash", str(REPO / "docker" / "make-base-image.sh"), BASE_IMAGE], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "-r",
+            str(REPO / "requirements.txt"),
+            "-d",
+            str(REPO / "docker" / "wheels"),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", IMAGE, str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("docker")
+    workspace = root / "ws"
+    done = run_cli("-m", "selection.download", "--workspace", str(workspace), "--scale", "0.04")
+    assert done.returncode == 0, done.stderr
+    shutil.copy(REPO / "workspace" / "dataperf_speech_config.yaml", workspace)
+    shutil.rmtree(workspace / "data")
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    native = root / "native"
+    shutil.copytree(workspace, native)
+    assert run_cli(*select_args(native)).returncode == 0
+    assert run_cli(*eval_args(native)).returncode == 0
+    return root
+
+
+def _docker_run(image: str, *args: str, mounts: dict[Path, str], user=CALLER, env: dict | None = None):
+    command = ["docker", "run", "--rm", "--network", "none", "-u", f"{user[0]}:{user[1]}"]
+    for host, inside in mounts.items():
+        command += ["-v", f"{host}:{inside}"]
+    for key, value in (env or {}).items():
+        command += ["-e", f"{key}={value}"]
+    return subprocess.run([*command, image, *args], capture_output=True, text=True, timeout=600)
+
+
+def _comparable(results: dict) -> dict:
+    return {k: v for k, v in results.items() if k not in ("seconds", "train_file")}
+
+
+def test_container_select_then_evaluate_equals_native(image: str, experiment: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chown(out, *CALLER)
+    data = {experiment / "ws": "/data:ro", out: "/out"}
+    selected = _docker_run(
+        image,
+        "select",
+        "--allowed_training_set=/data/allowed_training_set.yaml",
+        "--train_embeddings_dir=/data/train_embeddings",
+        "--config_file=/data/dataperf_speech_config.yaml",
+        "--outdir=/out",
+        mounts=data,
+    )
+    assert selected.returncode == 0, selected.stderr
+    assert (out / "train.json").read_bytes() == (experiment / "native" / "train.json").read_bytes()
+    assert (out / "train.json").stat().st_uid == CALLER[0]
+
+    evaluated = _docker_run(
+        image,
+        "evaluate",
+        "--eval_embeddings_dir=/data/eval_embeddings",
+        "--train_embeddings_dir=/data/train_embeddings",
+        "--allowed_training_set=/data/allowed_training_set.yaml",
+        "--eval_file=/data/eval.yaml",
+        "--train_file=/out/train.json",
+        "--config_file=/data/dataperf_speech_config.yaml",
+        "--results_file=/out/results.json",
+        mounts=data,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    container = read_json(out / "results.json")
+    native = read_json(experiment / "native" / "results.json")
+    assert _comparable(container) == _comparable(native)
+    assert (out / "results.json").stat().st_uid == CALLER[0]
+    assert sorted(p.name for p in (experiment / "ws").iterdir()) == sorted(
+        ["allowed_training_set.yaml", "eval.yaml", "train_embeddings", "eval_embeddings", "dataperf_speech_config.yaml"]
+    )
+
+
+def test_unknown_task_prints_usage(image: str):
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", image, "train"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "unknown task 'train'" in done.stderr and "usage:" in done.stderr
+
+
+def test_algorithm_that_reaches_for_the_network_fails_cleanly(image: str, experiment: Path, tmp_path: Path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "phone_home.py").write_text(
+        "import socket\n"
+        "from selection.selection import TrainingSetSelection\n\n"
+        "class PhoneHome(TrainingSetSelection):\n"
+        "    def select(self):\n"
+        "        socket.create_connection(('192.0.2.1', 443), timeout=5)\n"
+        "        return self.pool.to_training_set([0])\n"
+    )
+    (plugins / "config.yaml").write_text(
+        "selection_algorithm_module: phone_home\nselection_algorithm_class: PhoneHome\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chown(out, *CALLER)
+    for path in [plugins, *plugins.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    done = _docker_run(
+        image,
+        "select",
+        "--allowed_training_set=/data/allowed_training_set.yaml",
+        "--train_embeddings_dir=/data/train_embeddings",
+        "--config_file=/plugins/config.yaml",
+        "--outdir=/out",
+        mounts={experiment / "ws": "/data:ro", plugins: "/plugins:ro", out: "/out"},
+        env={"PYTHONPATH": "/app:/plugins"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "phone_home.PhoneHome.select(): raised OSError" in done.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_mlcube_tasks_produce_the_native_files(image: str, experiment: Path, tmp_path: Path):
+    workspace = tmp_path / "ws"
+    shutil.copytree(experiment / "ws", workspace)
+    mlcube = shutil.which("mlcube", path=str(Path(sys.executable).parent)) or "mlcube"
+    for task in ("select", "evaluate"):
+        done = subprocess.run(
+            [mlcube, "run", f"--mlcube={REPO}", f"--task={task}", "--platform=docker", f"--workspace={workspace}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (workspace / "train.json").read_bytes() == (experiment / "native" / "train.json").read_bytes()
+    assert _comparable(read_json(workspace / "results.json")) == _comparable(
+        read_json(experiment / "native" / "results.json")
+    )
+    assert (workspace / "train.json").stat().st_uid == os.getuid()
+    assert json.loads((workspace / "results.json").read_text())["n_train"] == 25
