@@ -81,20 +81,26 @@ def _mswc_sources(root: Path) -> dict:
     return {"words": words, "rows": rows}
 
 
+def _create_from_sources(tmp_path: Path, outdir: str = "exp", **overrides) -> dict:
+    options = {
+        "metadata": tmp_path / "src" / "metadata.json.gz",
+        "language": "xx",
+        "splits_csv": tmp_path / "src" / "splits.csv",
+        "vectors_dir": tmp_path / "src" / "vectors",
+        "target_words": ["alpha", "beta"],
+        "outdir": tmp_path / outdir,
+        "known_words": 3,
+        "unknown_words": 2,
+        "clips_per_word": 6,
+        "seed": 0,
+        **overrides,
+    }
+    return create_experiment(**options)
+
+
 def test_create_experiment_from_mswc_format_files(tmp_path: Path):
     sources = _mswc_sources(tmp_path / "src")
-    counts = create_experiment(
-        metadata=tmp_path / "src" / "metadata.json.gz",
-        language="xx",
-        splits_csv=tmp_path / "src" / "splits.csv",
-        vectors_dir=tmp_path / "src" / "vectors",
-        target_words=["alpha", "beta"],
-        outdir=tmp_path / "exp",
-        known_words=3,
-        unknown_words=2,
-        clips_per_word=6,
-        seed=0,
-    )
+    counts = _create_from_sources(tmp_path)
     allowed = yaml.safe_load((tmp_path / "exp" / "allowed_training_set.yaml").read_text())
     evaluation = yaml.safe_load((tmp_path / "exp" / "eval.yaml").read_text())
     for word in ("alpha", "beta"):
@@ -114,29 +120,9 @@ def test_create_experiment_from_mswc_format_files(tmp_path: Path):
     assert not list((tmp_path / "exp").glob(".experiment-*"))
 
     with pytest.raises(BadInputError, match="already holds"):
-        create_experiment(
-            metadata=tmp_path / "src" / "metadata.json.gz",
-            language="xx",
-            splits_csv=tmp_path / "src" / "splits.csv",
-            vectors_dir=tmp_path / "src" / "vectors",
-            target_words=["alpha", "beta"],
-            outdir=tmp_path / "exp",
-            known_words=3,
-            unknown_words=2,
-            clips_per_word=6,
-        )
+        _create_from_sources(tmp_path)
     with pytest.raises(BadInputError, match="expected at least 7"):
-        create_experiment(
-            metadata=tmp_path / "src" / "metadata.json.gz",
-            language="xx",
-            splits_csv=tmp_path / "src" / "splits.csv",
-            vectors_dir=tmp_path / "src" / "vectors",
-            target_words=["alpha", "beta"],
-            outdir=tmp_path / "other",
-            known_words=4,
-            unknown_words=3,
-            clips_per_word=6,
-        )
+        _create_from_sources(tmp_path, outdir="other", known_words=4, unknown_words=3)
 
 
 def test_synthetic_download_then_select_and_evaluate(tmp_path: Path):
