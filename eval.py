@@ -19,7 +19,7 @@ from pathlib import Path
 from selection.cli import run_command
 from selection.evaluation import evaluate_selection, format_results
 from selection.load import class_names_of, load_config, load_sample_ids, load_vectors, read_json
-from selection.validation import check_positive_int, check_same_targets, check_train_set
+from selection.validation import check_n_jobs, check_positive_int, check_same_targets, check_train_set
 from selection.write import check_output_dir, write_json_atomic
 
 log = logging.getLogger("dataperf")
@@ -34,7 +34,7 @@ def evaluate(
     config_file: str = "workspace/dataperf_speech_config.yaml",
     train_size: int | None = None,
     results_file: str | None = None,
-    n_jobs: int = 1,
+    n_jobs: int = -1,
 ) -> None:
     """Validate ``train_file``, train the frozen classifier per seed, print and write the score.
 
@@ -52,14 +52,15 @@ def evaluate(
         Overrides the config's ``train_set_size_limit``.
     results_file : str, optional
         Where the results JSON goes; default ``results.json`` beside ``train_file``.
-    n_jobs : int, default=1
-        Evaluation seeds run in parallel (joblib).
+    n_jobs : int, default=-1
+        Worker threads for the eval set's chunks (joblib); -1 uses every core. The
+        score does not depend on it.
     """
     started = time.perf_counter()
     config = load_config(config_file)
     if train_size is not None:
         config["train_set_size_limit"] = check_positive_int(train_size, file="command line", key="--train_size")
-    n_jobs = check_positive_int(n_jobs, file="command line", key="--n_jobs")
+    n_jobs = check_n_jobs(n_jobs, file="command line", key="--n_jobs")
     results_path = Path(results_file) if results_file else Path(train_file).parent / "results.json"
     check_output_dir(results_path.parent, create=True)
     allowed = load_sample_ids(allowed_training_set)

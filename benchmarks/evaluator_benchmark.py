@@ -9,9 +9,11 @@ Builds the default experiment if absent (``selection.download``; ``--scale`` bel
 check), then measures, as medians over ``--repeats`` runs, each in a fresh process:
 
 - loading the full allowed pool (pyarrow);
-- evaluating a selection end to end (load, validate, ten seeds, metrics) two ways in the same
-  process layout: ``eval.py``'s shared-work path, and the straightforward recipe (per seed, fit the
-  voting classifier and predict the full eval matrix); their scores must be equal;
+- evaluating a selection end to end (load, validate, ten seeds, metrics; timed after imports) two
+  ways in the same process layout: ``eval.py``'s shared-work path (with its default ``n_jobs=-1``,
+  and with one thread), and the straightforward recipe (per seed, fit the voting classifier and
+  predict the full eval matrix); both load with the same pyarrow loader, and their scores must
+  be equal; the loading part is reported separately;
 - selection seconds per algorithm;
 - the peak memory of an evaluation (resident set, above a process that only imported the harness),
   next to the size of the eval matrix.
@@ -56,8 +58,9 @@ elif mode in ("shared", "straightforward"):
     names = class_names_of(allowed)
     train = load_vectors(train_set, ws / "train_embeddings", class_names=names)
     evaluation = load_vectors(evaluation_ids, ws / "eval_embeddings", class_names=names)
+    out["load_seconds"] = time.perf_counter() - started
     results = evaluate_selection(train, evaluation, seeds=config["eval_random_seeds"], metric=config["metric"],
-                                 class_names=names, method=mode)
+                                 class_names=names, method=mode, n_jobs=extra.get("n_jobs", 1))
     out.update(score=results["score"], macro_f1=results["macro_f1"],
                balanced_accuracy=results["balanced_accuracy"], eval_matrix_bytes=evaluation.matrix.nbytes)
 out["seconds"] = time.perf_counter() - started
@@ -138,13 +141,19 @@ def run_benchmark(
             if train_file is None:
                 train_file = folder / f".benchmark_train_{size}.json"
                 write_json_atomic(train_file, train_set)
-        shared = [_child("shared", folder, train_file=str(train_file), size=size) for _ in range(repeats)]
-        straight = [_child("straightforward", folder, train_file=str(train_file), size=size) for _ in range(repeats)]
+        shared, single, straight = [], [], []
+        for _ in range(repeats):
+            shared.append(_child("shared", folder, train_file=str(train_file), size=size, n_jobs=-1))
+            single.append(_child("shared", folder, train_file=str(train_file), size=size, n_jobs=1))
+            straight.append(_child("straightforward", folder, train_file=str(train_file), size=size))
         train_file.unlink()
         row = {
             "size": size,
             "shared_seconds": _median(shared, "seconds"),
+            "shared_one_thread_seconds": _median(single, "seconds"),
             "straightforward_seconds": _median(straight, "seconds"),
+            "shared_load_seconds": _median(shared, "load_seconds"),
+            "straightforward_load_seconds": _median(straight, "load_seconds"),
             "shared_macro_f1": shared[0]["macro_f1"],
             "straightforward_macro_f1": straight[0]["macro_f1"],
             "shared_balanced_accuracy": shared[0]["balanced_accuracy"],
@@ -154,6 +163,9 @@ def run_benchmark(
             "straightforward_peak_bytes_above_imports": _median(straight, "max_rss_bytes") - base,
         }
         row["speedup"] = row["straightforward_seconds"] / row["shared_seconds"]
+        row["model_speedup"] = (row["straightforward_seconds"] - row["straightforward_load_seconds"]) / (
+            row["shared_seconds"] - row["shared_load_seconds"]
+        )
         row["scores_equal"] = (
             abs(row["shared_macro_f1"] - row["straightforward_macro_f1"]) <= 1e-9
             and abs(row["shared_balanced_accuracy"] - row["straightforward_balanced_accuracy"]) <= 1e-9
@@ -174,14 +186,17 @@ def format_report(report: dict) -> str:
         f"pool load ({report['pool_clips']} clips): {report['pool_load_seconds']:.2f} s (median of "
         f"{report['repeats']})",
         "",
-        "| size | eval.py s | straightforward s | speedup | macro F1 (both) | balanced acc. (both) | equal "
-        "| peak MB above imports (eval.py / straightforward) | eval matrix MB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        "| size | eval.py s (1 thread) | straightforward s | speedup | of which loading s (both) | speedup after "
+        "loading | macro F1 (both) | balanced acc. (both) | equal | peak MB above imports (eval.py / "
+        "straightforward) | eval matrix MB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for row in report["evaluation"]:
         lines.append(
-            f"| {row['size']} | {row['shared_seconds']:.2f} | {row['straightforward_seconds']:.2f} | "
-            f"{row['speedup']:.1f}x | {row['shared_macro_f1']:.4f} / {row['straightforward_macro_f1']:.4f} | "
+            f"| {row['size']} | {row['shared_seconds']:.2f} ({row['shared_one_thread_seconds']:.2f}) | "
+            f"{row['straightforward_seconds']:.2f} | {row['speedup']:.1f}x | "
+            f"{row['shared_load_seconds']:.2f} / {row['straightforward_load_seconds']:.2f} | "
+            f"{row['model_speedup']:.1f}x | {row['shared_macro_f1']:.4f} / {row['straightforward_macro_f1']:.4f} | "
             f"{row['shared_balanced_accuracy']:.4f} / {row['straightforward_balanced_accuracy']:.4f} | "
             f"{row['scores_equal']} | {row['shared_peak_bytes_above_imports'] / 1e6:.0f} / "
             f"{row['straightforward_peak_bytes_above_imports'] / 1e6:.0f} | {row['eval_matrix_bytes'] / 1e6:.0f} |"

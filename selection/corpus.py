@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from selection.progress import report_progress
 from selection.validation import EMBEDDING_DIM, ID_COLUMN, VECTOR_COLUMN
+from selection.write import write_embeddings
 
 TARGET_WORDS = {
     "en": ["episode", "fifty", "job", "restaurant", "route"],
@@ -197,7 +197,7 @@ def write_vectors(path: Path, ids: list[str], vectors: np.ndarray) -> None:
     flat = pa.array(vectors.reshape(-1), type=pa.float32())
     offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32))
     table = pa.table({ID_COLUMN: pa.array(ids, pa.string()), VECTOR_COLUMN: pa.ListArray.from_arrays(offsets, flat)})
-    pq.write_table(table, path)
+    write_embeddings(table, path)
 
 
 def write_corpus(outdir: str | Path, params: CorpusParams | None = None) -> dict[str, Language]:

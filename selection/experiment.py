@@ -28,6 +28,7 @@ import yaml
 
 from selection.progress import report_progress
 from selection.validation import ID_COLUMN, BadInputError, check_word
+from selection.write import write_embeddings
 
 EXPERIMENT_ITEMS = ("train_embeddings", "eval_embeddings", "allowed_training_set.yaml", "eval.yaml")
 
@@ -177,8 +178,8 @@ def create_experiment(
             source = vectors_dir / f"{word}.parquet"
             train = _read_subset(source, splits[word]["train"])
             held = _read_subset(source, splits[word]["dev"] + splits[word]["test"])
-            pq.write_table(train, train_dir / f"{word}.parquet")
-            pq.write_table(held, eval_dir / f"{word}.parquet")
+            write_embeddings(train, train_dir / f"{word}.parquet")
+            write_embeddings(held, eval_dir / f"{word}.parquet")
             allowed["targets"][word] = train.column(ID_COLUMN).to_pylist()
             evaluation["targets"][word] = held.column(ID_COLUMN).to_pylist()
         for index, word in enumerate(report_progress(drawn, desc="nontarget words", unit="words")):
@@ -186,11 +187,11 @@ def create_experiment(
             if index < known_words:
                 half = table.num_rows // 2
                 pool_part, eval_part = table.slice(0, half), table.slice(half)
-                pq.write_table(pool_part, train_dir / f"{word}.parquet")
+                write_embeddings(pool_part, train_dir / f"{word}.parquet")
                 allowed["nontargets"].extend(pool_part.column(ID_COLUMN).to_pylist())
             else:
                 eval_part = table
-            pq.write_table(eval_part, eval_dir / f"{word}.parquet")
+            write_embeddings(eval_part, eval_dir / f"{word}.parquet")
             evaluation["nontargets"].extend(eval_part.column(ID_COLUMN).to_pylist())
         _dump_yaml(temp / "allowed_training_set.yaml", allowed)
         _dump_yaml(temp / "eval.yaml", evaluation)

@@ -12,18 +12,21 @@ What a seed changes, and what it does not (scikit-learn 1.8, pinned):
   not bit-identical to the first one, that seed falls back to ``predict_proba``.
 - Per seed, libsvm's ``predict_probability`` is replayed in numpy operation for
   operation (``sigmoid_predict``, clipping, ``multiclass_probability``), with libm's
-  ``exp`` as libsvm uses it (numpy's SIMD ``exp`` differs in the last bit), so the
-  probabilities, and so the predictions, are the ones the straightforward recipe gets.
+  ``exp`` as libsvm uses it, so the probabilities, and so the predictions, are the ones
+  the straightforward recipe gets. numpy's SIMD ``exp`` differs from libm in the last
+  bit; pyarrow's ``exp`` kernel calls libm's, element by element in compiled code.
 
-The eval set is processed in chunks of rows so that no full float64 copy of it exists.
+The eval set is processed in chunks of rows, so that no full float64 copy of it exists,
+and chunks run in parallel threads (libsvm, BLAS and numpy release the GIL).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
@@ -33,60 +36,75 @@ CHUNK_ROWS = 4096
 _MIN_PROB = 1e-7
 
 
+def libm_exp(values: np.ndarray) -> np.ndarray:
+    """``exp`` of each value exactly as the C library computes it (as libsvm does)."""
+    flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    return pc.exp(pa.array(flat)).to_numpy(zero_copy_only=False).reshape(np.shape(values))
+
+
 def _sigmoid_predict(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarray) -> np.ndarray:
     """libsvm's ``sigmoid_predict`` for an array of decision values (one column per pair)."""
     f_apb = decision * prob_a + prob_b
-    exp = math.exp
-    negated = np.array([exp(v) for v in (-np.abs(f_apb)).ravel().tolist()]).reshape(f_apb.shape)
-    positive = f_apb >= 0
     # f_apb >= 0: exp(-f)/(1+exp(-f)); otherwise 1/(1+exp(f)); exp(-|f|) is the exp in both branches
-    return np.where(positive, negated / (1.0 + negated), 1.0 / (1 + negated))
+    negated = libm_exp(-np.abs(f_apb))
+    return np.where(f_apb >= 0, negated / (1.0 + negated), 1.0 / (1 + negated))
 
 
 def _multiclass_probability(r: np.ndarray) -> np.ndarray:
-    """libsvm's ``multiclass_probability`` (Wu, Lin and Weng's method 2), row by row, vectorized.
+    """libsvm's ``multiclass_probability`` (Wu, Lin and Weng's method 2), vectorized over rows.
 
-    scikit-learn's libsvm runs it for two classes too (later libsvm releases special-case k=2).
+    Every row takes the same floating-point operations, in the same order, as the C
+    loop, and stops iterating when libsvm's would. scikit-learn's libsvm runs it for two
+    classes too (later libsvm releases special-case k=2).
 
-    ``r`` has shape (n, k, k): ``r[:, i, j]`` is the pairwise probability of i over j.
+    ``r`` has shape (k, k, n): ``r[i, j]`` holds the pairwise probabilities of class i
+    over class j for the n rows. Returns shape (n, k).
     """
-    n, k = r.shape[0], r.shape[1]
+    k, n = r.shape[0], r.shape[2]
     max_iter = max(100, k)
     eps = 0.005 / k
-    q = np.zeros((n, k, k))
+    q = np.zeros((k, k, n))
     for t in range(k):
         for j in range(t):
-            q[:, t, t] += r[:, j, t] * r[:, j, t]
-            q[:, t, j] = q[:, j, t]
+            q[t, t] += r[j, t] * r[j, t]
+            q[t, j] = q[j, t]
         for j in range(t + 1, k):
-            q[:, t, t] += r[:, j, t] * r[:, j, t]
-            q[:, t, j] = -r[:, j, t] * r[:, t, j]
-    p = np.full((n, k), 1.0 / k)
+            q[t, t] += r[j, t] * r[j, t]
+            q[t, j] = -r[j, t] * r[t, j]
+    p = np.full((k, n), 1.0 / k)
     active = np.arange(n)
+    qa, pa_ = q, p.copy()
+    products = np.empty_like(q)
     for _ in range(max_iter):
-        qa, pa = q[active], p[active]
-        qp = np.zeros_like(pa)
+        products = np.multiply(qa, pa_[None, :, :], out=products[:, :, : len(active)])
+        qp = np.zeros_like(pa_)
+        for j in range(k):
+            qp += products[:, j]
         pqp = np.zeros(len(active))
         for t in range(k):
-            for j in range(k):
-                qp[:, t] += qa[:, t, j] * pa[:, j]
-            pqp += pa[:, t] * qp[:, t]
+            pqp += pa_[t] * qp[t]
         max_error = np.zeros(len(active))
         for t in range(k):
-            max_error = np.maximum(max_error, np.abs(qp[:, t] - pqp))
-        keep = ~(max_error < eps)
-        active, qa, pa, qp, pqp = active[keep], qa[keep], pa[keep], qp[keep], pqp[keep]
-        if not len(active):
-            break
+            error = np.abs(qp[t] - pqp)
+            max_error = np.where(error > max_error, error, max_error)
+        converged = max_error < eps
+        if converged.any():
+            p[:, active[converged]] = pa_[:, converged]
+            keep = ~converged
+            active, qa, pa_, qp, pqp = active[keep], qa[:, :, keep], pa_[:, keep], qp[:, keep], pqp[keep]
+            if not len(active):
+                break
         for t in range(k):
-            diff = (-qp[:, t] + pqp) / qa[:, t, t]
-            pa[:, t] += diff
-            pqp = (pqp + diff * (diff * qa[:, t, t] + 2 * qp[:, t])) / (1 + diff) / (1 + diff)
-            for j in range(k):
-                qp[:, j] = (qp[:, j] + diff * qa[:, t, j]) / (1 + diff)
-                pa[:, j] /= 1 + diff
-        p[active] = pa
-    return p
+            diff = (-qp[t] + pqp) / qa[t, t]
+            pa_[t] += diff
+            grown = 1 + diff
+            pqp = (pqp + diff * (diff * qa[t, t] + 2 * qp[t])) / grown / grown
+            qp += diff * qa[t]
+            qp /= grown
+            pa_ /= grown
+    if len(active):
+        p[:, active] = pa_
+    return p.T
 
 
 def svc_probabilities(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarray, n_classes: int) -> np.ndarray:
@@ -104,13 +122,13 @@ def svc_probabilities(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarr
     -------
     ndarray of shape (n, n_classes)
     """
-    pairwise = np.minimum(np.maximum(_sigmoid_predict(decision, prob_a, prob_b), _MIN_PROB), 1 - _MIN_PROB)
-    r = np.zeros((len(decision), n_classes, n_classes))
+    pairwise = np.minimum(np.maximum(_sigmoid_predict(decision, prob_a, prob_b), _MIN_PROB), 1 - _MIN_PROB).T
+    r = np.zeros((n_classes, n_classes, len(decision)))
     pair = 0
     for i in range(n_classes):
         for j in range(i + 1, n_classes):
-            r[:, i, j] = pairwise[:, pair]
-            r[:, j, i] = 1 - pairwise[:, pair]
+            r[i, j] = pairwise[pair]
+            r[j, i] = 1 - pairwise[pair]
             pair += 1
     return _multiclass_probability(r)
 
@@ -134,6 +152,25 @@ def _fit_svc(matrix: np.ndarray, encoded: np.ndarray, seed: int) -> SVC:
         return SVC(probability=True, random_state=seed).fit(matrix, encoded)
 
 
+def _predict_chunk(
+    rows: np.ndarray, svcs: list[SVC], shared: list[bool], logistic: LogisticRegression, n_classes: int
+) -> list[np.ndarray]:
+    """Encoded class predictions of every seed for one chunk of eval rows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logistic_proba = logistic.predict_proba(rows)
+        decision = _raw_decision(svcs[0], rows) if any(shared) else None
+        chunk_predictions = []
+        for svc, same in zip(svcs, shared):
+            if same:
+                svc_proba = svc_probabilities(decision, svc.probA_, svc.probB_, n_classes)
+            else:
+                svc_proba = svc.predict_proba(rows)
+            average = np.average(np.asarray([svc_proba, logistic_proba]), axis=0, weights=None)
+            chunk_predictions.append(np.argmax(average, axis=1))
+    return chunk_predictions
+
+
 def predict_shared(
     train_matrix: np.ndarray,
     train_labels: np.ndarray,
@@ -152,7 +189,9 @@ def predict_shared(
     eval_matrix : ndarray of shape (n_eval, D)
     seeds : list of int
     n_jobs : int, default=1
-        The per-seed SVC fits run in parallel through joblib.
+        Chunks of eval rows run in parallel threads (joblib), each predicting every
+        seed. ``-1`` uses every core. The per-seed SVC fits (milliseconds on a
+        selection) run one after the other.
     chunk_rows : int, default=4096
         Eval rows handled at once.
 
@@ -164,25 +203,17 @@ def predict_shared(
     encoder = LabelEncoder().fit(train_labels)
     encoded = encoder.transform(train_labels)
     n_classes = len(encoder.classes_)
-    svcs = Parallel(n_jobs=n_jobs)(delayed(_fit_svc)(train_matrix, encoded, seed) for seed in seeds)
+    # libsvm's random generator is process-wide: fits in threads would interleave draws between seeds
+    svcs = [_fit_svc(train_matrix, encoded, seed) for seed in seeds]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logistic = LogisticRegression(random_state=seeds[0]).fit(train_matrix, encoded)
     shared = [_same_model(svc, svcs[0]) for svc in svcs]
-    predictions = [np.empty(len(eval_matrix), dtype=encoder.classes_.dtype) for _ in seeds]
-    for start in range(0, len(eval_matrix), chunk_rows):
-        rows = eval_matrix[start : start + chunk_rows]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            logistic_proba = logistic.predict_proba(rows)
-            decision = _raw_decision(svcs[0], rows) if any(shared) else None
-            for seed_index, svc in enumerate(svcs):
-                if shared[seed_index]:
-                    svc_proba = svc_probabilities(decision, svc.probA_, svc.probB_, n_classes)
-                else:
-                    svc_proba = svc.predict_proba(rows)
-                average = np.average(np.asarray([svc_proba, logistic_proba]), axis=0, weights=None)
-                predictions[seed_index][start : start + len(rows)] = encoder.inverse_transform(
-                    np.argmax(average, axis=1)
-                )
-    return predictions
+    starts = range(0, len(eval_matrix), chunk_rows)
+    chunks = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_predict_chunk)(eval_matrix[start : start + chunk_rows], svcs, shared, logistic, n_classes)
+        for start in starts
+    )
+    return [
+        encoder.classes_[np.concatenate([chunk[seed_index] for chunk in chunks])] for seed_index in range(len(seeds))
+    ]

@@ -9,6 +9,8 @@ each word's clips in listed order.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from selection.validation import (
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 MAX_TRAIN_FILE_BYTES = 16 * 1024 * 1024
+READ_THREADS = max(1, min(8, len(os.sched_getaffinity(0))))
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -160,13 +163,21 @@ def load_vectors(
     matrix = np.empty((total, EMBEDDING_DIM), dtype=np.float32)
     labels = np.empty(total, dtype=np.int64)
     ids_in_order: list[str] = []
-    start = 0
-    for word, ids, label, listed_order in report_progress(reads, desc=desc, unit="files"):
-        end = start + len(ids)
-        found = _read_clips(embeddings_dir / f"{word}.parquet", ids, out=matrix[start:end], listed_order=listed_order)
-        ids_in_order.extend(found)
+    ends = np.cumsum([len(ids) for _, ids, _, _ in reads], dtype=np.int64)
+    starts = ends - np.array([len(ids) for _, ids, _, _ in reads], dtype=np.int64)
+
+    def read_one(index: int) -> list[str]:
+        word, ids, label, listed_order = reads[index]
+        start, end = int(starts[index]), int(ends[index])
         labels[start:end] = label
-        start = end
+        return _read_clips(embeddings_dir / f"{word}.parquet", ids, out=matrix[start:end], listed_order=listed_order)
+
+    pool = ThreadPoolExecutor(max_workers=READ_THREADS)
+    try:
+        for found in report_progress(pool.map(read_one, range(len(reads))), desc=desc, unit="files", total=len(reads)):
+            ids_in_order.extend(found)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return LabelledVectors(matrix=matrix, labels=labels, ids=ids_in_order)
 
 
@@ -210,12 +221,13 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
 def _read_clips(path: Path, wanted: list[str], *, out: np.ndarray, listed_order: bool) -> list[str]:
     """Fill ``out`` with the vectors of ``wanted`` from one parquet file; return the IDs in row order.
 
-    Only the row groups that hold a wanted clip are read. With ``listed_order``
-    rows follow ``wanted``; otherwise they follow the file.
+    Only the row groups that hold a wanted clip are read, and rows are picked out
+    only when some of those groups' rows are not wanted. With ``listed_order`` rows
+    follow ``wanted``; otherwise they follow the file.
     """
     parquet = _open_parquet(path)
     try:
-        file_ids = parquet.read(columns=[ID_COLUMN]).column(0)
+        file_ids = parquet.read(columns=[ID_COLUMN], use_threads=False).column(0)
         position = pc.index_in(file_ids, value_set=pa.array(wanted, pa.string()))
         position = position.fill_null(-1).to_numpy()
     except (pa.ArrowException, OSError) as error:
@@ -230,20 +242,20 @@ def _read_clips(path: Path, wanted: list[str], *, out: np.ndarray, listed_order:
         repeated = [wanted[i] for i in np.flatnonzero(counts > 1)]
         raise BadInputError(f"{path}: ID {describe_items(repeated)} appears more than once in this file")
 
-    group_sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+    group_sizes = np.array([parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)])
     group_starts = np.concatenate([[0], np.cumsum(group_sizes)])
     group_of_row = np.searchsorted(group_starts, rows, side="right") - 1
     needed_groups = np.unique(group_of_row)
-    local_start = dict(
-        zip(needed_groups.tolist(), np.concatenate([[0], np.cumsum([group_sizes[g] for g in needed_groups])]))
-    )
-    local_rows = np.array(
-        [row - group_starts[g] + local_start[g] for row, g in zip(rows, group_of_row)], dtype=np.int64
-    )
+    read_starts = np.zeros(len(group_sizes), dtype=np.int64)
+    read_starts[needed_groups] = np.concatenate([[0], np.cumsum(group_sizes[needed_groups])[:-1]])
+    local_rows = rows - group_starts[group_of_row] + read_starts[group_of_row]
     ids_in_file_order = [wanted[i] for i in which]
     try:
-        vectors = parquet.read_row_groups(needed_groups.tolist(), columns=[VECTOR_COLUMN]).column(0)
-        vectors = vectors.take(pa.array(local_rows)).combine_chunks()
+        vectors = parquet.read_row_groups(needed_groups.tolist(), columns=[VECTOR_COLUMN], use_threads=False)
+        vectors = vectors.column(0)
+        if len(local_rows) != len(vectors):
+            vectors = vectors.take(pa.array(local_rows))
+        vectors = vectors.combine_chunks()
     except (pa.ArrowException, OSError) as error:
         raise BadInputError(f"{path}: column {VECTOR_COLUMN} cannot be read ({error})") from None
     if vectors.null_count:

@@ -77,10 +77,22 @@ def clip_word(clip_id: str) -> str:
     return clip_id.split("/", 1)[0]
 
 
+def _is_clip_id(value: Any) -> bool:
+    """What :func:`check_clip_id` accepts, without building messages (the common, valid case)."""
+    if type(value) is not str or "\x00" in value or "\\" in value:
+        return False
+    parts = value.split("/")
+    unsafe = "" in parts or "." in parts or ".." in parts
+    return len(parts) >= 2 and not unsafe and parts[0] == parts[0].strip()
+
+
 def _check_id_list(values: Any, *, file: str, key: str) -> list[str]:
     if not isinstance(values, list):
         raise BadInputError(f"{file}: {key}: expected a list of clip IDs; got {_type_name(values)} {_short(values)}")
-    return [check_clip_id(value, file=file, key=f"{key}[{i}]") for i, value in enumerate(values)]
+    for i, value in enumerate(values):
+        if not _is_clip_id(value):
+            check_clip_id(value, file=file, key=f"{key}[{i}]")
+    return list(values)
 
 
 def check_sample_ids(obj: Any, *, file: str, require_clips: bool = True) -> dict:
@@ -137,8 +149,11 @@ def check_sample_ids(obj: Any, *, file: str, require_clips: bool = True) -> dict
     if require_clips and not nontargets:
         raise BadInputError(f"{file}: nontargets: no clips listed; expected at least one")
 
+    listed = [*((f"targets.{w}", v) for w, v in normalized.items()), ("nontargets", nontargets)]
+    if sum(len(ids) for _, ids in listed) == len({clip_id for _, ids in listed for clip_id in ids}):
+        return {"targets": normalized, "nontargets": nontargets}
     seen: dict[str, str] = {}
-    for label, ids in [*((f"targets.{w}", v) for w, v in normalized.items()), ("nontargets", nontargets)]:
+    for label, ids in listed:
         for i, clip_id in enumerate(ids):
             if clip_id in seen:
                 raise BadInputError(
@@ -250,6 +265,13 @@ def check_positive_int(value: Any, *, file: str, key: str) -> int:
     return int(value)
 
 
+def check_n_jobs(value: Any, *, file: str, key: str) -> int:
+    """A worker count: a positive integer, or -1 for every core (joblib's convention)."""
+    if value == -1 and not isinstance(value, bool):
+        return -1
+    return check_positive_int(value, file=file, key=key)
+
+
 def _check_int(value: Any, *, file: str, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise BadInputError(f"{file}: {key}: expected an integer; got {_type_name(value)} {_short(value)}")
@@ -260,8 +282,8 @@ def _check_int(value: Any, *, file: str, key: str) -> int:
 
 CONFIG_DEFAULTS: dict[str, Any] = {
     "train_set_size_limit": 25,
-    "selection_algorithm_module": "selection.implementations.random_selection",
-    "selection_algorithm_class": "RandomSelection",
+    "selection_algorithm_module": "selection.implementations.coverage_selection",
+    "selection_algorithm_class": "CleanCoverageSelection",
     "selection_random_seed": 42,
     "eval_random_seeds": DEFAULT_EVAL_SEEDS,
     "metric": "macro_f1",

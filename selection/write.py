@@ -9,7 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from selection.validation import BadInputError
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from selection.validation import ID_COLUMN, BadInputError
+
+EMBEDDING_ROW_GROUP = 512
 
 
 def check_output_dir(folder: str | Path, *, create: bool = False) -> Path:
@@ -66,3 +71,12 @@ def _remove_quietly(name: str) -> None:
         os.unlink(name)
     except OSError:
         pass
+
+
+def write_embeddings(table: pa.Table, path: str | Path) -> None:
+    """Write a ``clip_id`` + vector table as parquet (callers write into a temp folder they rename).
+
+    Row groups of :data:`EMBEDDING_ROW_GROUP` clips let a reader that picks a few clips
+    decode little; the vectors get no dictionary (floats rarely repeat).
+    """
+    pq.write_table(table, path, row_group_size=EMBEDDING_ROW_GROUP, use_dictionary=[ID_COLUMN])

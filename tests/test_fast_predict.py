@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from sklearn.svm import SVC
 
 from selection.evaluation import predict_straightforward
-from selection.fast_predict import _raw_decision, predict_shared, svc_probabilities
+from selection.fast_predict import _raw_decision, libm_exp, predict_shared, svc_probabilities
 
 SEEDS = [5, 69, 98, 70, 95]
 
@@ -51,8 +52,14 @@ def test_probabilities_are_bitwise_libsvm(n_classes):
     assert np.array_equal(expected, got)
 
 
-def test_parallel_seeds_give_the_same_predictions():
-    train, labels, evaluation = _blobs(4, 24, 1500, seed=7, spread=4.0)
-    serial = predict_shared(train, labels, evaluation, SEEDS)
-    parallel = predict_shared(train, labels, evaluation, SEEDS, n_jobs=2)
-    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))
+def test_parallel_chunks_give_the_straightforward_predictions():
+    train, labels, evaluation = _blobs(4, 24, 3000, seed=7, spread=4.0)
+    expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
+    parallel = predict_shared(train, labels, evaluation, SEEDS, n_jobs=2, chunk_rows=150)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, parallel))
+
+
+def test_libm_exp_is_the_c_library_exp():
+    values = np.random.default_rng(0).normal(0, 20, 200_000)
+    values[:4] = [0.0, -0.0, -745.2, 709.7]
+    assert np.array_equal(libm_exp(values), np.array([math.exp(v) for v in values.tolist()]))
