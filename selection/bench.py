@@ -2,19 +2,21 @@
 
 Usage::
 
-    python -m selection.bench [--algorithms random,cross_validation,clean_coverage]
+    python -m selection.bench [--algorithms random,cross_validation,cleanlab,clean_coverage]
         [--languages en,pt,id] [--sizes 25,60] [--data_dir workspace/data]
-        [--config_file workspace/dataperf_speech_config.yaml] [--output bench_results.json]
+        [--config_file workspace/dataperf_speech_config.yaml] [--metric macro_f1|balanced_accuracy]
+        [--output bench_results.json] [--plot bench_results.png]
 
 Each algorithm runs as ``select`` would run it (the plugin class, the config with
 ``train_set_size_limit`` set to the size), its result is checked like a ``train.json``,
 and scored exactly as ``eval.py`` scores it (same row order, same seeds, same metric).
 Prints a table (score mean and spread over the evaluation seeds, the other metric,
-selection seconds) and writes it as JSON.
+selection seconds), writes it as JSON and draws it as a PNG bar chart.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from pathlib import Path
@@ -25,12 +27,13 @@ from selection.cli import run_command
 from selection.evaluation import evaluate_selection
 from selection.load import LabelledVectors, class_names_of, embeddings_dict, load_config, load_sample_ids, load_vectors
 from selection.plugins import load_algorithm_class, run_algorithm
-from selection.validation import BadInputError, clip_word
+from selection.validation import BadInputError, check_config, clip_word
 from selection.write import write_json_atomic
 
 ALGORITHMS = {
     "random": ("selection.implementations.random_selection", "RandomSelection"),
     "cross_validation": ("selection.implementations.cross_validation_selection", "CrossValidationSelection"),
+    "cleanlab": ("selection.implementations.cleanlab_selection", "CleanlabSelection"),
     "clean_coverage": ("selection.implementations.coverage_selection", "CleanCoverageSelection"),
 }
 
@@ -78,7 +81,9 @@ def bench(
     sizes: str = "25,60",
     data_dir: str = "workspace/data",
     config_file: str = "workspace/dataperf_speech_config.yaml",
+    metric: str | None = None,
     output: str = "bench_results.json",
+    plot: str = "bench_results.png",
 ) -> None:
     """Run every named algorithm at every size on every language's default experiment.
 
@@ -94,10 +99,16 @@ def bench(
         Where ``download`` put the experiments.
     config_file : str
         Base config (seeds, metric, the algorithms' own keys); the algorithm keys are replaced.
+    metric : {'macro_f1', 'balanced_accuracy'}, optional
+        Overrides the config's metric (for scoring and for the algorithms that read it).
     output : str
         The JSON table.
+    plot : str
+        The PNG chart; an empty string draws none.
     """
     base_config = load_config(config_file)
+    if metric is not None:
+        base_config = check_config({**base_config, "metric": metric}, file="command line")
     rows_out = []
     for language in _as_list(languages):
         folder = Path(data_dir) / language
@@ -147,7 +158,46 @@ def bench(
                     flush=True,
                 )
     write_json_atomic(output, {"created": time.strftime("%Y-%m-%d"), "rows": rows_out})
+    if plot:
+        draw_chart(rows_out, plot)
     print(format_table(rows_out))
+
+
+def draw_chart(rows: list[dict], path: str) -> None:
+    """Bars of score (mean, with the spread over seeds) per algorithm, grouped by language and size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from selection.write import write_bytes_atomic
+
+    groups = list(dict.fromkeys((row["language"], row["size"]) for row in rows))
+    algorithms = list(dict.fromkeys(row["algorithm"] for row in rows))
+    by_key = {(row["language"], row["size"], row["algorithm"]): row for row in rows}
+    width = 0.8 / max(1, len(algorithms))
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) + 2), 4.2), dpi=110)
+    for index, algorithm in enumerate(algorithms):
+        found = [by_key.get((language, size, algorithm)) for language, size in groups]
+        positions = [g + (index - (len(algorithms) - 1) / 2) * width for g in range(len(groups))]
+        axes.bar(
+            positions,
+            [row["score"] if row else 0.0 for row in found],
+            width,
+            yerr=[row["score_std"] if row else 0.0 for row in found],
+            capsize=2,
+            label=algorithm,
+        )
+    axes.set_xticks(range(len(groups)), [f"{language} @ {size}" for language, size in groups])
+    axes.set_ylabel(rows[0]["metric"] if rows else "score")
+    axes.set_ylim(0, 1)
+    axes.set_title("selection algorithms, scored by the frozen evaluator (mean ± std over seeds)")
+    axes.legend(fontsize="small", ncols=min(4, len(algorithms)))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def format_table(rows: list[dict]) -> str:

@@ -23,10 +23,12 @@ def small_workspace(tmp_path_factory) -> Path:
     [
         ("random", "selection.implementations.random_selection", "RandomSelection"),
         ("clean_coverage", "selection.implementations.coverage_selection", "CleanCoverageSelection"),
+        ("cleanlab", "selection.implementations.cleanlab_selection", "CleanlabSelection"),
     ],
 )
 def test_bench_score_equals_select_then_evaluate(small_workspace: Path, algorithm: str, module: str, name: str):
     output = small_workspace / f"bench_{algorithm}.json"
+    chart = small_workspace / f"bench_{algorithm}.png"
     done = run_cli(
         "-m",
         "selection.bench",
@@ -42,8 +44,11 @@ def test_bench_score_equals_select_then_evaluate(small_workspace: Path, algorith
         str(small_workspace / "dataperf_speech_config.yaml"),
         "--output",
         str(output),
+        "--plot",
+        str(chart),
     )
     assert done.returncode == 0, done.stderr
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (row,) = read_json(output)["rows"]
     assert row["algorithm"] == algorithm and row["language"] == "pt" and row["size"] == 25
     assert f"| pt | {algorithm} | 25 |" in done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.svm import SVC
 
 from selection.load import class_names_of, load_sample_ids, load_vectors
-from tests.conftest import eval_args, read_json, run_cli, select_args, write_config
+from tests.conftest import REPO, eval_args, read_json, run_cli, select_args, write_config
 
 
 def independent_dataset(doc: dict, folder: Path, target_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +130,13 @@ def test_row_order_follows_the_benchmark(dataset: Path):
     assert np.array_equal(vectors.matrix[row], np.array(stored, dtype=np.float32))
 
 
-def test_selection_is_reproducible(dataset: Path):
-    assert run_cli(*select_args(dataset)).returncode == 0
+@pytest.mark.parametrize("config_name", ["dataset", "shipped default"])
+def test_selection_is_reproducible(dataset: Path, config_name: str):
+    config = dataset / "dataperf_speech_config.yaml"
+    if config_name == "shipped default":
+        config = dataset / "shipped.yaml"
+        shutil.copy(REPO / "workspace" / "dataperf_speech_config.yaml", config)
+    assert run_cli(*select_args(dataset, config)).returncode == 0
     first = (dataset / "train.json").read_bytes()
-    assert run_cli(*select_args(dataset)).returncode == 0
+    assert run_cli(*select_args(dataset, config)).returncode == 0
     assert (dataset / "train.json").read_bytes() == first

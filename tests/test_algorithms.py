@@ -1,0 +1,106 @@
+"""Every shipped selection algorithm keeps its contract: within the budget, allowed IDs only,
+the same selection for the same seed; and the cleaning ones do clean."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from selection.bench import ALGORITHMS
+from selection.load import class_names_of, embeddings_dict, load_sample_ids, load_vectors
+from selection.plugins import load_algorithm_class, run_algorithm
+from selection.validation import DEFAULT_EVAL_SEEDS, clip_word
+from tests.conftest import make_dataset
+
+FAST_SETTINGS = {"cv_target_splits": 3, "cv_nontarget_splits": 3, "cleanlab_folds": 3}
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pool")
+    make_dataset(
+        root, pool_per_target=(30, 22, 16), nontarget_words=("cat", "dog", "tree", "house", "sun"), per_word=12
+    )
+    allowed = load_sample_ids(root / "allowed_training_set.yaml")
+    vectors = load_vectors(allowed, root / "train_embeddings", class_names=class_names_of(allowed))
+    return allowed, embeddings_dict(allowed, vectors)
+
+
+def _select(pool, name: str, size: int, **config) -> dict:
+    allowed, embeddings = pool
+    module, class_name = ALGORITHMS[name]
+    full = {
+        "selection_algorithm_module": module,
+        "selection_algorithm_class": class_name,
+        "selection_random_seed": 7,
+        "eval_random_seeds": DEFAULT_EVAL_SEEDS[:3],
+        "metric": "macro_f1",
+        "train_set_size_limit": size,
+        **FAST_SETTINGS,
+        **config,
+    }
+    algorithm = load_algorithm_class(full, file="test")
+    train_set, _, _ = run_algorithm(
+        algorithm, allowed_embeddings=embeddings, allowed=allowed, train_size=size, config=full
+    )
+    return train_set
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+@pytest.mark.parametrize("size", [5, 25])
+def test_selection_is_within_budget_allowed_and_deterministic(pool, name: str, size: int):
+    allowed, _ = pool
+    first = _select(pool, name, size)
+    chosen = [*(i for ids in first["targets"].values() for i in ids), *first["nontargets"]]
+    assert 0 < len(chosen) <= size
+    assert len(set(chosen)) == len(chosen)
+    for word, ids in first["targets"].items():
+        assert set(ids) <= set(allowed["targets"][word])
+    assert set(first["nontargets"]) <= set(allowed["nontargets"])
+    assert json.dumps(_select(pool, name, size), sort_keys=True) == json.dumps(first, sort_keys=True)
+
+
+@pytest.mark.parametrize("name", ["cross_validation", "cleanlab", "clean_coverage"])
+def test_selection_depends_on_the_seed(pool, name: str):
+    assert _select(pool, name, 12, selection_random_seed=1) != _select(pool, name, 12, selection_random_seed=2)
+
+
+def test_clean_coverage_gives_nontargets_less_budget_for_balanced_accuracy(pool):
+    by_f1 = _select(pool, "clean_coverage", 20, metric="macro_f1")
+    by_accuracy = _select(pool, "clean_coverage", 20, metric="balanced_accuracy")
+    assert len(by_f1["nontargets"]) == 8
+    assert len(by_accuracy["nontargets"]) == 2
+    assert len(_select(pool, "clean_coverage", 20, coverage_nontarget_fraction=0.5)["nontargets"]) == 10
+
+
+def _noisy_pool(tmp_path, n_wrong: int):
+    """A pool whose ``yes`` list holds ``n_wrong`` clips that are really ``cat`` (mislabeled)."""
+    make_dataset(tmp_path, pool_per_target=(40, 40, 40), nontarget_words=("cat", "dog", "tree"), per_word=40, seed=4)
+    allowed = load_sample_ids(tmp_path / "allowed_training_set.yaml")
+    cats = [i for i in allowed["nontargets"] if clip_word(i) == "cat"][:n_wrong]
+    vectors = load_vectors(allowed, tmp_path / "train_embeddings", class_names=class_names_of(allowed))
+    row_of = {clip_id: row for row, clip_id in enumerate(vectors.ids)}
+    yes_rows = [row_of[i] for i in allowed["targets"]["yes"][:n_wrong]]
+    vectors.matrix[yes_rows] = vectors.matrix[[row_of[c] for c in cats]] + 0.01
+    return allowed, embeddings_dict(allowed, vectors), set(allowed["targets"]["yes"][:n_wrong])
+
+
+@pytest.mark.parametrize("name", ["cleanlab", "clean_coverage"])
+def test_cleaning_algorithms_leave_out_mislabeled_clips(tmp_path, name: str):
+    allowed, embeddings, mislabeled = _noisy_pool(tmp_path, n_wrong=8)
+    chosen = set(_select((allowed, embeddings), name, 60)["targets"]["yes"])
+    assert len(chosen) >= 5 and not chosen & mislabeled
+
+
+def test_medoids_are_members_and_central():
+    from selection.implementations.cleanlab_selection import pick_medoids
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = np.concatenate([c + rng.normal(0, 0.5, (30, 2)) for c in centres])
+    rows = np.arange(len(points))
+    medoids = pick_medoids(points, rows, 3, seed=0, max_rows=1000)
+    assert sorted(set(medoids.tolist()) & set(rows.tolist())) == sorted(medoids.tolist())
+    assert sorted(np.argmin(np.linalg.norm(points[medoids][:, None] - centres, axis=2), axis=1).tolist()) == [0, 1, 2]
