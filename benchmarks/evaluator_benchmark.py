@@ -64,7 +64,10 @@ elif mode in ("shared", "straightforward"):
     out.update(score=results["score"], macro_f1=results["macro_f1"],
                balanced_accuracy=results["balanced_accuracy"], eval_matrix_bytes=evaluation.matrix.nbytes)
 out["seconds"] = time.perf_counter() - started
-out["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so it would report the parent's peak
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+out["max_rss_bytes"] = int(status["VmHWM"].split()[0]) * 1024 if "VmHWM" in status else (
+    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 print(json.dumps(out))
 """
 
