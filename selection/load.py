@@ -159,12 +159,13 @@ def load_vectors(
 
     reads = [(word, ids, class_id[word], False) for word, ids in sample_ids["targets"].items() if ids]
     reads += [(word, ids, class_id[NONTARGET], True) for word, ids in nontargets_by_word.items()]
-    total = sum(len(ids) for _, ids, _, _ in reads)
+    lengths = np.array([len(ids) for _, ids, _, _ in reads], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    total = int(lengths.sum())
     matrix = np.empty((total, EMBEDDING_DIM), dtype=np.float32)
     labels = np.empty(total, dtype=np.int64)
     ids_in_order: list[str] = []
-    ends = np.cumsum([len(ids) for _, ids, _, _ in reads], dtype=np.int64)
-    starts = ends - np.array([len(ids) for _, ids, _, _ in reads], dtype=np.int64)
 
     def read_one(index: int) -> list[str]:
         word, ids, label, listed_order = reads[index]

@@ -18,23 +18,21 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import pairwise_distances
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from selection.implementations.random_selection import split_budget
+from selection.implementations.coverage_selection import pca_view
+from selection.implementations.cross_validation_selection import TARGET_FRACTION
+from selection.implementations.random_selection import pick_per_class
 from selection.selection import TrainingSet, TrainingSetSelection
-
-TARGET_FRACTION = 0.6
 
 
 def out_of_sample_probabilities(
     matrix: np.ndarray, labels: np.ndarray, *, folds: int, seed: int, pca_dims: int = 64
 ) -> np.ndarray:
     """Cross-validated ``predict_proba`` of a logistic regression on a PCA view, shape (N, n_classes)."""
-    dims = max(1, min(pca_dims, matrix.shape[0] - 1, matrix.shape[1]))
-    space = PCA(n_components=dims, random_state=seed).fit_transform(matrix.astype(np.float64))
+    space = pca_view(matrix, pca_dims, seed=seed)
     counts = np.bincount(labels)
     folds = max(2, min(folds, int(counts[counts > 0].min())))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -106,18 +104,14 @@ def select_cleanlab_medoids(
     kept = clean_rows(labels, probabilities, extra_fraction=extra_fraction)
     by_class = {label: kept[labels[kept] == label] for label in np.unique(labels)}
     by_class = {label: rows if len(rows) else np.flatnonzero(labels == label) for label, rows in by_class.items()}
-    targets = [label for label in by_class if label != 0]
-    n_nontargets = min(budget - int(round(budget * TARGET_FRACTION)) if targets else budget, len(by_class.get(0, [])))
-    rng = np.random.default_rng(seed)
-    quota = split_budget(budget - n_nontargets, np.array([len(by_class[t]) for t in targets]), rng)
-    picks = [
-        pick_medoids(matrix, by_class[t], int(q), seed=seed, max_rows=medoid_sample)
-        for t, q in zip(targets, quota)
-        if q
-    ]
-    if n_nontargets:
-        picks.append(pick_medoids(matrix, by_class[0], n_nontargets, seed=seed, max_rows=medoid_sample))
-    return np.concatenate(picks) if picks else np.array([], dtype=np.int64)
+    has_targets = any(label != 0 for label in by_class)
+    return pick_per_class(
+        by_class,
+        budget,
+        budget - int(round(budget * TARGET_FRACTION)) if has_targets else budget,
+        lambda rows, count: pick_medoids(matrix, rows, count, seed=seed, max_rows=medoid_sample),
+        seed=seed,
+    )
 
 
 class CleanlabSelection(TrainingSetSelection):

@@ -27,10 +27,16 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from selection.implementations.random_selection import split_budget
+from selection.implementations.random_selection import pick_per_class
 from selection.selection import TrainingSet, TrainingSetSelection
 
 NONTARGET_FRACTION_BY_METRIC = {"macro_f1": 0.4, "balanced_accuracy": 0.125}
+
+
+def pca_view(matrix: np.ndarray, dims: int, *, seed: int) -> np.ndarray:
+    """The rows projected on their first ``dims`` principal components (fewer if the data has fewer), float64."""
+    dims = max(1, min(dims, matrix.shape[0] - 1, matrix.shape[1]))
+    return PCA(n_components=dims, random_state=seed).fit_transform(matrix.astype(np.float64))
 
 
 def label_agreement(space: np.ndarray, labels: np.ndarray, *, neighbours: int = 10) -> np.ndarray:
@@ -86,24 +92,21 @@ def select_clean_coverage(
     -------
     ndarray of shape (<= budget,)
     """
-    dims = max(1, min(pca_dims, matrix.shape[0] - 1, matrix.shape[1]))
-    space = PCA(n_components=dims, random_state=seed).fit_transform(matrix.astype(np.float64))
+    space = pca_view(matrix, pca_dims, seed=seed)
     space /= np.linalg.norm(space, axis=1, keepdims=True) + 1e-12
     agreement = label_agreement(space, labels, neighbours=neighbours)
-    classes = np.unique(labels)
     kept = {}
-    for label in classes:
+    for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         clean = members[agreement[members] >= min_agreement]
         kept[label] = clean if len(clean) else members
-    n_nontargets = min(int(round(budget * nontarget_fraction)), len(kept.get(0, [])))
-    targets = [label for label in classes if label != 0]
-    rng = np.random.default_rng(seed)
-    target_quota = split_budget(budget - n_nontargets, np.array([len(kept[t]) for t in targets]), rng)
-    picks = [pick_representatives(space, kept[t], int(q), seed=seed) for t, q in zip(targets, target_quota) if q]
-    if n_nontargets:
-        picks.append(pick_representatives(space, kept[0], n_nontargets, seed=seed))
-    return np.concatenate(picks) if picks else np.array([], dtype=np.int64)
+    return pick_per_class(
+        kept,
+        budget,
+        int(round(budget * nontarget_fraction)),
+        lambda rows, count: pick_representatives(space, rows, count, seed=seed),
+        seed=seed,
+    )
 
 
 class CleanCoverageSelection(TrainingSetSelection):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from selection.selection import TrainingSet, TrainingSetSelection
@@ -24,6 +26,30 @@ def split_budget(budget: int, available: np.ndarray, rng: np.random.Generator) -
             quota[c] += give
             remaining -= give
     return quota
+
+
+def pick_per_class(
+    rows_by_class: dict[int, np.ndarray],
+    budget: int,
+    n_nontargets: int,
+    pick: Callable[[np.ndarray, int], np.ndarray],
+    *,
+    seed: int,
+) -> np.ndarray:
+    """Row indices: ``n_nontargets`` picks from class 0, the rest of ``budget`` shared over the targets.
+
+    ``n_nontargets`` is capped by the nontarget rows available; the targets' share is split
+    by :func:`split_budget` (seeded by ``seed``). ``pick(rows, count)`` chooses ``count`` of
+    ``rows``; targets come first, in ``rows_by_class`` order, then the nontargets.
+    """
+    n_nontargets = min(n_nontargets, len(rows_by_class.get(0, [])))
+    targets = [label for label in rows_by_class if label != 0]
+    rng = np.random.default_rng(seed)
+    quota = split_budget(budget - n_nontargets, np.array([len(rows_by_class[t]) for t in targets]), rng)
+    picks = [pick(rows_by_class[t], int(q)) for t, q in zip(targets, quota) if q]
+    if n_nontargets:
+        picks.append(pick(rows_by_class[0], n_nontargets))
+    return np.concatenate(picks) if picks else np.array([], dtype=np.int64)
 
 
 def select_class_balanced(labels: np.ndarray, budget: int, *, seed: int) -> np.ndarray:
