@@ -5,7 +5,10 @@
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH MPLCONFIGDIR=/tmp HOME=/tmp
+# DATAPERF_CACHE_DIR=off: a container's home is gone when it exits, so evaluate's cache would only
+# cost a write per run; pass --cache_dir=<a mounted folder> to keep one across runs.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH MPLCONFIGDIR=/tmp HOME=/tmp \
+    DATAPERF_CACHE_DIR=off
 
 COPY requirements.txt /app/requirements.txt
 COPY docker/wheels/ /tmp/wheels/

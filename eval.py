@@ -6,7 +6,7 @@ Usage::
         --train_embeddings_dir workspace/train_embeddings/ \\
         --allowed_training_set workspace/allowed_training_set.yaml --eval_file workspace/eval.yaml \\
         --train_file workspace/train.json --config_file workspace/dataperf_speech_config.yaml \\
-        [--train_size N] [--results_file F] [--n_jobs N]
+        [--train_size N] [--results_file F] [--n_jobs N] [--cache_dir DIR]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from selection import cache
 from selection.cli import run_command
 from selection.evaluation import evaluate_selection, format_results
 from selection.load import class_names_of, load_config, load_sample_ids, load_vectors, read_json
@@ -35,6 +36,7 @@ def evaluate(
     train_size: int | None = None,
     results_file: str | None = None,
     n_jobs: int = -1,
+    cache_dir: str | None = None,
 ) -> None:
     """Validate ``train_file``, train the frozen classifier per seed, print and write the score.
 
@@ -55,6 +57,11 @@ def evaluate(
     n_jobs : int, default=-1
         Worker threads for the eval set's chunks (joblib); -1 uses every core. The
         score does not depend on it.
+    cache_dir : str, optional
+        Where the checked ID lists and the loaded eval set are kept between runs
+        (:mod:`selection.cache`); default ``$DATAPERF_CACHE_DIR``, else
+        ``~/.cache/dataperf-speech``. ``off`` reads the source files every time. The
+        score does not depend on it.
     """
     started = time.perf_counter()
     config = load_config(config_file)
@@ -63,8 +70,12 @@ def evaluate(
     n_jobs = check_n_jobs(n_jobs, file="command line", key="--n_jobs")
     results_path = Path(results_file) if results_file else Path(train_file).parent / "results.json"
     check_output_dir(results_path.parent, create=True)
-    allowed = load_sample_ids(allowed_training_set)
-    evaluation_ids = load_sample_ids(eval_file)
+    cache_dir = cache.default_cache_dir() if cache_dir is None else str(cache_dir)
+    allowed = cache.sample_ids(allowed_training_set, cache_dir)
+    class_names = class_names_of(allowed)
+    eval_key = cache.eval_set_key(eval_file, eval_embeddings_dir, class_names)
+    cached_eval = cache.read_eval_set(cache_dir, eval_key, len(class_names))
+    evaluation_ids = cached_eval[0] if cached_eval else load_sample_ids(eval_file)
     check_same_targets(allowed, evaluation_ids, allowed_file=allowed_training_set, eval_file=eval_file)
     train_set, warnings = check_train_set(
         read_json(train_file),
@@ -75,9 +86,14 @@ def evaluate(
     )
     for warning in warnings:
         log.warning("warning: %s", warning)
-    class_names = class_names_of(allowed)
     train = load_vectors(train_set, train_embeddings_dir, class_names=class_names, desc="loading the selection")
-    evaluation = load_vectors(evaluation_ids, eval_embeddings_dir, class_names=class_names, desc="loading the eval set")
+    if cached_eval:
+        evaluation = cached_eval[1]
+    else:
+        evaluation = load_vectors(
+            evaluation_ids, eval_embeddings_dir, class_names=class_names, desc="loading the eval set"
+        )
+        cache.store_eval_set(cache_dir, eval_key, evaluation_ids, evaluation)
     results = evaluate_selection(
         train,
         evaluation,

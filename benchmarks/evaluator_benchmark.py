@@ -1,4 +1,4 @@
-"""Evaluator and loader benchmark: where the time goes, and how the shared-work evaluator compares.
+"""Evaluator and loader benchmark: where the time goes, and how ``eval.py`` compares with the recipe.
 
 Usage::
 
@@ -6,14 +6,16 @@ Usage::
         [--algorithms random,clean_coverage,cross_validation] [--scale 1.0] [--output benchmark.json]
 
 Builds the default experiment if absent (``selection.download``; ``--scale`` below 1 for a quick
-check), then measures, as medians over ``--repeats`` runs, each in a fresh process:
+check), then measures, as medians over ``--repeats`` runs, each in a fresh process and timed after
+imports:
 
 - loading the full allowed pool (pyarrow);
-- evaluating a selection end to end (load, validate, ten seeds, metrics; timed after imports) two
-  ways in the same process layout: ``eval.py``'s shared-work path (with its default ``n_jobs=-1``,
-  and with one thread), and the straightforward recipe (per seed, fit the voting classifier and
-  predict the full eval matrix); both load with the same pyarrow loader, and their scores must
-  be equal; the loading part is reported separately;
+- ``eval.py``'s ``evaluate`` end to end (read and check every file, ten seeds, metrics, write
+  results.json), with its cache of checked ID lists and eval set (``selection.cache``) warm, on a
+  first run that fills an empty cache, and with ``--cache_dir off``; warm also with one thread;
+- the straightforward recipe in the same process layout: load with the same pyarrow loader, then
+  per seed fit the voting classifier and predict the full eval matrix, and score each seed with
+  scikit-learn's ``f1_score`` and ``balanced_accuracy_score``. Its scores must equal eval.py's;
 - selection seconds per algorithm;
 - the peak memory of an evaluation (resident set, above a process that only imported the harness),
   next to the size of the eval matrix.
@@ -24,9 +26,11 @@ Prints a table and writes the figures as JSON. Not a timed test: CI only runs it
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,9 +43,11 @@ sys.path.insert(0, {repo!r})
 mode, workspace, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 from pathlib import Path
 ws = Path(workspace)
+import numpy as np
 from selection.load import class_names_of, load_config, load_sample_ids, load_vectors, read_json
 from selection.validation import check_train_set
-from selection.evaluation import evaluate_selection
+from selection.evaluation import metric_value, predict_straightforward
+from eval import evaluate
 started = time.perf_counter()
 out = {{}}
 if mode == "baseline":
@@ -49,7 +55,17 @@ if mode == "baseline":
 elif mode == "load_pool":
     allowed = load_sample_ids(ws / "allowed_training_set.yaml")
     load_vectors(allowed, ws / "train_embeddings")
-elif mode in ("shared", "straightforward"):
+elif mode == "evaluate":
+    evaluate(eval_embeddings_dir=str(ws / "eval_embeddings"), train_embeddings_dir=str(ws / "train_embeddings"),
+             allowed_training_set=str(ws / "allowed_training_set.yaml"), eval_file=str(ws / "eval.yaml"),
+             train_file=extra["train_file"], config_file=str(ws / "dataperf_speech_config.yaml"),
+             train_size=extra["size"], results_file=extra["results_file"], n_jobs=extra["n_jobs"],
+             cache_dir=extra["cache_dir"])
+    out["seconds"] = time.perf_counter() - started
+    results = json.loads(Path(extra["results_file"]).read_text())
+    out.update(macro_f1=results["macro_f1"], balanced_accuracy=results["balanced_accuracy"],
+               eval_matrix_bytes=results["n_eval"] * 1024 * 4)
+elif mode == "straightforward":
     config = load_config(ws / "dataperf_speech_config.yaml")
     allowed = load_sample_ids(ws / "allowed_training_set.yaml")
     evaluation_ids = load_sample_ids(ws / "eval.yaml")
@@ -59,11 +75,15 @@ elif mode in ("shared", "straightforward"):
     train = load_vectors(train_set, ws / "train_embeddings", class_names=names)
     evaluation = load_vectors(evaluation_ids, ws / "eval_embeddings", class_names=names)
     out["load_seconds"] = time.perf_counter() - started
-    results = evaluate_selection(train, evaluation, seeds=config["eval_random_seeds"], metric=config["metric"],
-                                 class_names=names, method=mode, n_jobs=extra.get("n_jobs", 1))
-    out.update(score=results["score"], macro_f1=results["macro_f1"],
-               balanced_accuracy=results["balanced_accuracy"], eval_matrix_bytes=evaluation.matrix.nbytes)
-out["seconds"] = time.perf_counter() - started
+    scores = {{"macro_f1": [], "balanced_accuracy": []}}
+    seeds = config["eval_random_seeds"]
+    for predicted in predict_straightforward(train.matrix, train.labels, evaluation.matrix, seeds):
+        for name in scores:
+            scores[name].append(metric_value(name, evaluation.labels, predicted))
+    out.update({{name: float(np.mean(values)) for name, values in scores.items()}})
+    out["eval_matrix_bytes"] = evaluation.matrix.nbytes
+if "seconds" not in out:
+    out["seconds"] = time.perf_counter() - started
 # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so it would report the parent's peak
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
 out["max_rss_bytes"] = int(status["VmHWM"].split()[0]) * 1024 if "VmHWM" in status else (
@@ -144,34 +164,43 @@ def run_benchmark(
             if train_file is None:
                 train_file = folder / f".benchmark_train_{size}.json"
                 write_json_atomic(train_file, train_set)
-        shared, single, straight = [], [], []
-        for _ in range(repeats):
-            shared.append(_child("shared", folder, train_file=str(train_file), size=size, n_jobs=-1))
-            single.append(_child("shared", folder, train_file=str(train_file), size=size, n_jobs=1))
-            straight.append(_child("straightforward", folder, train_file=str(train_file), size=size))
+        runs: dict[str, list[dict]] = {"warm": [], "first": [], "off": [], "warm_one_thread": [], "straight": []}
+        scratch = Path(tempfile.mkdtemp(prefix="benchmark-"))
+        warm_cache = scratch / "cache"
+        common = {"train_file": str(train_file), "size": size, "results_file": str(scratch / "results.json")}
+        _child("evaluate", folder, **common, n_jobs=-1, cache_dir=str(warm_cache))  # fills the warm cache
+        for repeat in range(repeats):
+            runs["warm"].append(_child("evaluate", folder, **common, n_jobs=-1, cache_dir=str(warm_cache)))
+            first_cache = scratch / f"empty-{repeat}"
+            runs["first"].append(_child("evaluate", folder, **common, n_jobs=-1, cache_dir=str(first_cache)))
+            shutil.rmtree(first_cache, ignore_errors=True)
+            runs["off"].append(_child("evaluate", folder, **common, n_jobs=-1, cache_dir="off"))
+            runs["warm_one_thread"].append(_child("evaluate", folder, **common, n_jobs=1, cache_dir=str(warm_cache)))
+            runs["straight"].append(_child("straightforward", folder, **common))
+        shutil.rmtree(scratch, ignore_errors=True)
         train_file.unlink()
+        straight = runs["straight"]
         row = {
             "size": size,
-            "shared_seconds": _median(shared, "seconds"),
-            "shared_one_thread_seconds": _median(single, "seconds"),
+            **{f"eval_py_{name}_seconds": _median(runs[name], "seconds") for name in runs if name != "straight"},
             "straightforward_seconds": _median(straight, "seconds"),
-            "shared_load_seconds": _median(shared, "load_seconds"),
             "straightforward_load_seconds": _median(straight, "load_seconds"),
-            "shared_macro_f1": shared[0]["macro_f1"],
+            "eval_py_macro_f1": runs["warm"][0]["macro_f1"],
             "straightforward_macro_f1": straight[0]["macro_f1"],
-            "shared_balanced_accuracy": shared[0]["balanced_accuracy"],
+            "eval_py_balanced_accuracy": runs["warm"][0]["balanced_accuracy"],
             "straightforward_balanced_accuracy": straight[0]["balanced_accuracy"],
-            "eval_matrix_bytes": shared[0]["eval_matrix_bytes"],
-            "shared_peak_bytes_above_imports": _median(shared, "max_rss_bytes") - base,
+            "eval_matrix_bytes": straight[0]["eval_matrix_bytes"],
+            "eval_py_warm_peak_bytes_above_imports": _median(runs["warm"], "max_rss_bytes") - base,
+            "eval_py_off_peak_bytes_above_imports": _median(runs["off"], "max_rss_bytes") - base,
             "straightforward_peak_bytes_above_imports": _median(straight, "max_rss_bytes") - base,
         }
-        row["speedup"] = row["straightforward_seconds"] / row["shared_seconds"]
-        row["model_speedup"] = (row["straightforward_seconds"] - row["straightforward_load_seconds"]) / (
-            row["shared_seconds"] - row["shared_load_seconds"]
-        )
-        row["scores_equal"] = (
-            abs(row["shared_macro_f1"] - row["straightforward_macro_f1"]) <= 1e-9
-            and abs(row["shared_balanced_accuracy"] - row["straightforward_balanced_accuracy"]) <= 1e-9
+        for name in ("warm", "first", "off"):
+            row[f"speedup_{name}"] = row["straightforward_seconds"] / row[f"eval_py_{name}_seconds"]
+        every_run = [run for name in runs for run in runs[name]]
+        row["scores_equal"] = all(
+            abs(run[metric] - straight[0][metric]) <= 1e-9
+            for run in every_run
+            for metric in ("macro_f1", "balanced_accuracy")
         )
         report["evaluation"].append(row)
     write_json_atomic(output, report)
@@ -189,19 +218,21 @@ def format_report(report: dict) -> str:
         f"pool load ({report['pool_clips']} clips): {report['pool_load_seconds']:.2f} s (median of "
         f"{report['repeats']})",
         "",
-        "| size | eval.py s (1 thread) | straightforward s | speedup | of which loading s (both) | speedup after "
-        "loading | macro F1 (both) | balanced acc. (both) | equal | peak MB above imports (eval.py / "
-        "straightforward) | eval matrix MB |",
+        "| size | eval.py s: warm cache (1 thread) | first run | no cache | straightforward s (loading) | speedup: "
+        "warm / first / no cache | macro F1 (both) | balanced acc. (both) | equal | peak MB above imports "
+        "(warm / no cache / straightforward) | eval matrix MB |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for row in report["evaluation"]:
         lines.append(
-            f"| {row['size']} | {row['shared_seconds']:.2f} ({row['shared_one_thread_seconds']:.2f}) | "
-            f"{row['straightforward_seconds']:.2f} | {row['speedup']:.1f}x | "
-            f"{row['shared_load_seconds']:.2f} / {row['straightforward_load_seconds']:.2f} | "
-            f"{row['model_speedup']:.1f}x | {row['shared_macro_f1']:.4f} / {row['straightforward_macro_f1']:.4f} | "
-            f"{row['shared_balanced_accuracy']:.4f} / {row['straightforward_balanced_accuracy']:.4f} | "
-            f"{row['scores_equal']} | {row['shared_peak_bytes_above_imports'] / 1e6:.0f} / "
+            f"| {row['size']} | {row['eval_py_warm_seconds']:.2f} ({row['eval_py_warm_one_thread_seconds']:.2f}) | "
+            f"{row['eval_py_first_seconds']:.2f} | {row['eval_py_off_seconds']:.2f} | "
+            f"{row['straightforward_seconds']:.2f} ({row['straightforward_load_seconds']:.2f}) | "
+            f"{row['speedup_warm']:.1f}x / {row['speedup_first']:.1f}x / {row['speedup_off']:.1f}x | "
+            f"{row['eval_py_macro_f1']:.4f} / {row['straightforward_macro_f1']:.4f} | "
+            f"{row['eval_py_balanced_accuracy']:.4f} / {row['straightforward_balanced_accuracy']:.4f} | "
+            f"{row['scores_equal']} | {row['eval_py_warm_peak_bytes_above_imports'] / 1e6:.0f} / "
+            f"{row['eval_py_off_peak_bytes_above_imports'] / 1e6:.0f} / "
             f"{row['straightforward_peak_bytes_above_imports'] / 1e6:.0f} | {row['eval_matrix_bytes'] / 1e6:.0f} |"
         )
     lines += ["", "| algorithm | size | selection s |", "| --- | ---: | ---: |"]

@@ -14,15 +14,11 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.svm import SVC
 
 from selection.load import LabelledVectors
+from selection.metrics import METRICS, confusion_counts, per_class_figures
 
 
 def frozen_classifier(seed: int) -> VotingClassifier:
@@ -71,22 +67,19 @@ def score_predictions(
     Per-class precision, recall and F1 are means over seeds; the confusion matrix
     sums the seeds' matrices (rows: true class, columns: predicted class).
     """
-    labels = np.arange(len(class_names))
+    n_classes = len(class_names)
     per_seed = []
-    both = {"macro_f1": [], "balanced_accuracy": []}
-    class_figures = np.zeros((3, len(labels)))
-    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    both = {name: [] for name in METRICS}
+    class_figures = np.zeros((3, n_classes))
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     for seed, predicted in zip(seeds, predictions):
-        for name in both:
-            both[name].append(metric_value(name, truth, predicted))
+        counts = confusion_counts(truth, predicted, n_classes)
+        for name, compute in METRICS.items():
+            both[name].append(compute(counts))
         per_seed.append({"seed": seed, "score": both[metric][-1]})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            precision, recall, f1, support = precision_recall_fscore_support(
-                truth, predicted, labels=labels, zero_division=0
-            )
+        precision, recall, f1, support = per_class_figures(counts)
         class_figures += np.array([precision, recall, f1])
-        confusion += confusion_matrix(truth, predicted, labels=labels)
+        confusion += counts
     class_figures /= len(seeds)
     return {
         "metric": metric,

@@ -10,11 +10,12 @@ What a seed changes, and what it does not (scikit-learn 1.8, pinned):
   decision values on the eval set (the expensive kernel part) are therefore computed
   once; each seed refits the SVC on the small selection (cheap), and if its model is
   not bit-identical to the first one, that seed falls back to ``predict_proba``.
-- Per seed, libsvm's ``predict_probability`` is replayed in numpy operation for
-  operation (``sigmoid_predict``, clipping, ``multiclass_probability``), with libm's
-  ``exp`` as libsvm uses it, so the probabilities, and so the predictions, are the ones
-  the straightforward recipe gets. numpy's SIMD ``exp`` differs from libm in the last
-  bit; pyarrow's ``exp`` kernel calls libm's, element by element in compiled code.
+- Per seed, the probabilities come from libsvm's own ``predict_probability`` (sigmoids,
+  clipping, pairwise coupling) run on a stand-in model with a precomputed kernel, whose
+  "kernel values" are the shared decision values: one stand-in support vector per class
+  pair, with coefficient 1 for its pair, 0 elsewhere, and zero intercepts, so libsvm's
+  decision sums reproduce each decision value exactly. The probabilities, and so the
+  predictions, are the straightforward recipe's bit for bit.
 
 The eval set is processed in chunks of rows, so that no full float64 copy of it exists,
 and chunks run in parallel threads (libsvm, BLAS and numpy release the GIL).
@@ -22,93 +23,52 @@ and chunks run in parallel threads (libsvm, BLAS and numpy release the GIL).
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
-from sklearn.svm import SVC
+from sklearn.svm import SVC, _libsvm
+from threadpoolctl import threadpool_limits
 
-CHUNK_ROWS = 4096
-_MIN_PROB = 1e-7
-
-
-def libm_exp(values: np.ndarray) -> np.ndarray:
-    """``exp`` of each value exactly as the C library computes it (as libsvm does)."""
-    flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    return pc.exp(pa.array(flat)).to_numpy(zero_copy_only=False).reshape(np.shape(values))
+CHUNK_ROWS = 2048
+_buffers = threading.local()
 
 
-def _sigmoid_predict(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarray) -> np.ndarray:
-    """libsvm's ``sigmoid_predict`` for an array of decision values (one column per pair)."""
-    f_apb = decision * prob_a + prob_b
-    # f_apb >= 0: exp(-f)/(1+exp(-f)); otherwise 1/(1+exp(f)); exp(-|f|) is the exp in both branches
-    negated = libm_exp(-np.abs(f_apb))
-    return np.where(f_apb >= 0, negated / (1.0 + negated), 1.0 / (1 + negated))
+def _as_float64(rows: np.ndarray) -> np.ndarray:
+    """``rows`` as float64 in this thread's reusable buffer (the values scikit-learn would convert to).
 
-
-def _multiclass_probability(r: np.ndarray) -> np.ndarray:
-    """libsvm's ``multiclass_probability`` (Wu, Lin and Weng's method 2), vectorized over rows.
-
-    Every row takes the same floating-point operations, in the same order, as the C
-    loop, and stops iterating when libsvm's would. scikit-learn's libsvm runs it for two
-    classes too (later libsvm releases special-case k=2).
-
-    ``r`` has shape (k, k, n): ``r[i, j]`` holds the pairwise probabilities of class i
-    over class j for the n rows. Returns shape (n, k).
+    Fresh memory for each chunk's conversion costs page faults that outweigh the
+    arithmetic; one buffer per worker thread is reused for every chunk.
     """
-    k, n = r.shape[0], r.shape[2]
-    max_iter = max(100, k)
-    eps = 0.005 / k
-    q = np.zeros((k, k, n))
-    for t in range(k):
-        for j in range(t):
-            q[t, t] += r[j, t] * r[j, t]
-            q[t, j] = q[j, t]
-        for j in range(t + 1, k):
-            q[t, t] += r[j, t] * r[j, t]
-            q[t, j] = -r[j, t] * r[t, j]
-    p = np.full((k, n), 1.0 / k)
-    active = np.arange(n)
-    qa, pa_ = q, p.copy()
-    products = np.empty_like(q)
-    for _ in range(max_iter):
-        products = np.multiply(qa, pa_[None, :, :], out=products[:, :, : len(active)])
-        qp = np.zeros_like(pa_)
-        for j in range(k):
-            qp += products[:, j]
-        pqp = np.zeros(len(active))
-        for t in range(k):
-            pqp += pa_[t] * qp[t]
-        max_error = np.zeros(len(active))
-        for t in range(k):
-            error = np.abs(qp[t] - pqp)
-            max_error = np.where(error > max_error, error, max_error)
-        converged = max_error < eps
-        if converged.any():
-            p[:, active[converged]] = pa_[:, converged]
-            keep = ~converged
-            active, qa, pa_, qp, pqp = active[keep], qa[:, :, keep], pa_[:, keep], qp[:, keep], pqp[keep]
-            if not len(active):
-                break
-        for t in range(k):
-            diff = (-qp[t] + pqp) / qa[t, t]
-            pa_[t] += diff
-            grown = 1 + diff
-            pqp = (pqp + diff * (diff * qa[t, t] + 2 * qp[t])) / grown / grown
-            qp += diff * qa[t]
-            qp /= grown
-            pa_ /= grown
-    if len(active):
-        p[:, active] = pa_
-    return p.T
+    buffer = getattr(_buffers, "array", None)
+    if buffer is None or buffer.shape[0] < rows.shape[0] or buffer.shape[1] != rows.shape[1]:
+        buffer = _buffers.array = np.empty(rows.shape, dtype=np.float64)
+    view = buffer[: rows.shape[0]]
+    np.copyto(view, rows)
+    return view
+
+
+def _pair_model(n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Support indices, per-class counts and coefficients of the stand-in model.
+
+    libsvm orders support vectors by class and, for the pair (i, j) with i < j, sums
+    the class-i vectors weighted by coefficient row j - 1 and the class-j vectors by row
+    i. Stand-in vector p (pair (i, j) in libsvm's pair order) belongs to class i and has
+    weight 1 in row j - 1 only; its precomputed kernel value is decision column p.
+    """
+    pairs = [(i, j) for i in range(n_classes) for j in range(i + 1, n_classes)]
+    per_class = np.array([sum(1 for i, _ in pairs if i == c) for c in range(n_classes)], dtype=np.int32)
+    coefficients = np.zeros((n_classes - 1, len(pairs)))
+    for pair, (_, j) in enumerate(pairs):
+        coefficients[j - 1, pair] = 1.0
+    return np.arange(len(pairs), dtype=np.int32), per_class, coefficients
 
 
 def svc_probabilities(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarray, n_classes: int) -> np.ndarray:
-    """``SVC.predict_proba`` from libsvm's raw one-vs-one decision values.
+    """``SVC.predict_proba`` from libsvm's raw one-vs-one decision values, by libsvm itself.
 
     Parameters
     ----------
@@ -122,15 +82,19 @@ def svc_probabilities(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarr
     -------
     ndarray of shape (n, n_classes)
     """
-    pairwise = np.minimum(np.maximum(_sigmoid_predict(decision, prob_a, prob_b), _MIN_PROB), 1 - _MIN_PROB).T
-    r = np.zeros((n_classes, n_classes, len(decision)))
-    pair = 0
-    for i in range(n_classes):
-        for j in range(i + 1, n_classes):
-            r[i, j] = pairwise[pair]
-            r[j, i] = 1 - pairwise[pair]
-            pair += 1
-    return _multiclass_probability(r)
+    support, per_class, coefficients = _pair_model(n_classes)
+    return _libsvm.predict_proba(
+        np.ascontiguousarray(decision, dtype=np.float64),
+        support,
+        np.empty((0, 0)),
+        per_class,
+        coefficients,
+        np.zeros(len(support)),
+        np.ascontiguousarray(prob_a, dtype=np.float64),
+        np.ascontiguousarray(prob_b, dtype=np.float64),
+        svm_type=0,
+        kernel="precomputed",
+    )
 
 
 def _raw_decision(svc: SVC, rows: np.ndarray) -> np.ndarray:
@@ -156,6 +120,7 @@ def _predict_chunk(
     rows: np.ndarray, svcs: list[SVC], shared: list[bool], logistic: LogisticRegression, n_classes: int
 ) -> list[np.ndarray]:
     """Encoded class predictions of every seed for one chunk of eval rows."""
+    rows = _as_float64(rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logistic_proba = logistic.predict_proba(rows)
@@ -192,7 +157,7 @@ def predict_shared(
         Chunks of eval rows run in parallel threads (joblib), each predicting every
         seed. ``-1`` uses every core. The per-seed SVC fits (milliseconds on a
         selection) run one after the other.
-    chunk_rows : int, default=4096
+    chunk_rows : int, default=2048
         Eval rows handled at once.
 
     Returns
@@ -210,10 +175,12 @@ def predict_shared(
         logistic = LogisticRegression(random_state=seeds[0]).fit(train_matrix, encoded)
     shared = [_same_model(svc, svcs[0]) for svc in svcs]
     starts = range(0, len(eval_matrix), chunk_rows)
-    chunks = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_predict_chunk)(eval_matrix[start : start + chunk_rows], svcs, shared, logistic, n_classes)
-        for start in starts
-    )
+    # the chunks are the parallelism; BLAS threads inside each would only contend with them
+    with threadpool_limits(limits=1, user_api="blas"):
+        chunks = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_predict_chunk)(eval_matrix[start : start + chunk_rows], svcs, shared, logistic, n_classes)
+            for start in starts
+        )
     return [
         encoder.classes_[np.concatenate([chunk[seed_index] for chunk in chunks])] for seed_index in range(len(seeds))
     ]

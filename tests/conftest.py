@@ -101,6 +101,14 @@ def write_config(path: Path, **overrides) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Path:
+    """Every command the tests run caches into a temp folder, never into the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["DATAPERF_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     """A fresh small experiment in a temp folder (the folder is returned)."""

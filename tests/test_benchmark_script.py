@@ -32,6 +32,6 @@ def test_benchmark_runs_at_small_scale(tmp_path: Path):
     report = read_json(output)
     (row,) = report["evaluation"]
     assert row["scores_equal"] is True and row["size"] == 25
-    assert row["shared_seconds"] > 0 and row["straightforward_seconds"] > 0
+    assert row["eval_py_warm_seconds"] > 0 and row["eval_py_off_seconds"] > 0 and row["straightforward_seconds"] > 0
     assert [r["algorithm"] for r in report["selection"]] == ["random", "clean_coverage"]
     assert "| 25 |" in done.stdout and report["pool_clips"] > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from sklearn.svm import SVC
 
 from selection.evaluation import predict_straightforward
-from selection.fast_predict import _raw_decision, libm_exp, predict_shared, svc_probabilities
+from selection.fast_predict import _raw_decision, predict_shared, svc_probabilities
 
 SEEDS = [5, 69, 98, 70, 95]
 
@@ -57,9 +56,3 @@ def test_parallel_chunks_give_the_straightforward_predictions():
     expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
     parallel = predict_shared(train, labels, evaluation, SEEDS, n_jobs=2, chunk_rows=150)
     assert all(np.array_equal(a, b) for a, b in zip(expected, parallel))
-
-
-def test_libm_exp_is_the_c_library_exp():
-    values = np.random.default_rng(0).normal(0, 20, 200_000)
-    values[:4] = [0.0, -0.0, -745.2, 709.7]
-    assert np.array_equal(libm_exp(values), np.array([math.exp(v) for v in values.tolist()]))

@@ -1,0 +1,128 @@
+"""The evaluate cache: a hit gives the same results, any change to the sources is seen, failures cost only speed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from selection import cache
+from tests.conftest import eval_args, read_json, run_cli, select_args, write_parquet
+from tests.test_bad_input import assert_clean_failure, good_train
+
+
+def _evaluate(dataset: Path, cache_dir: Path | str, *extra: str) -> dict:
+    done = run_cli(*eval_args(dataset, None, None, "--cache_dir", str(cache_dir), *extra))
+    assert done.returncode == 0, done.stderr
+    results = read_json(dataset / "results.json")
+    results.pop("seconds")
+    return {"results": results, "stderr": done.stderr}
+
+
+@pytest.fixture
+def selected(dataset: Path) -> Path:
+    assert run_cli(*select_args(dataset)).returncode == 0
+    return dataset
+
+
+def test_a_hit_gives_the_results_of_reading_the_sources(selected: Path, tmp_path: Path):
+    cache_dir = tmp_path / "cache"
+    first = _evaluate(selected, cache_dir)
+    assert "eval set cached in" in first["stderr"]
+    second = _evaluate(selected, cache_dir)
+    assert "eval set read from the cache" in second["stderr"]
+    uncached = _evaluate(selected, "off")
+    assert "cache" not in uncached["stderr"]
+    assert first["results"] == second["results"] == uncached["results"]
+    assert sorted(p.name.split("-")[0] for p in cache_dir.iterdir()) == ["eval", "ids"]
+    assert cache_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_changed_sources_are_read_again(selected: Path, tmp_path: Path):
+    cache_dir = tmp_path / "cache"
+    before = _evaluate(selected, cache_dir)["results"]
+    # the eval clips of "go" get vectors of "yes" clips: same IDs, other vectors
+    path = selected / "eval_embeddings" / "go.parquet"
+    ids = pq.read_table(path).column("clip_id").to_pylist()
+    other = pq.read_table(selected / "eval_embeddings" / "yes.parquet").column("mswc_embedding_vector").to_pylist()
+    write_parquet(path, ids, np.resize(np.asarray(other, dtype=np.float32), (len(ids), 1024)))
+    changed_vectors = _evaluate(selected, cache_dir)
+    assert "eval set read from the cache" not in changed_vectors["stderr"]
+    assert changed_vectors["results"]["per_class"]["go"] != before["per_class"]["go"]
+    assert changed_vectors["results"] == _evaluate(selected, "off")["results"]
+    # one eval ID fewer
+    eval_doc = yaml.safe_load((selected / "eval.yaml").read_text())
+    eval_doc["nontargets"] = eval_doc["nontargets"][1:]
+    (selected / "eval.yaml").write_text(yaml.safe_dump(eval_doc))
+    fewer = _evaluate(selected, cache_dir)
+    assert "eval set read from the cache" not in fewer["stderr"]
+    assert fewer["results"]["n_eval"] == changed_vectors["results"]["n_eval"] - 1
+    assert fewer["results"] == _evaluate(selected, "off")["results"]
+
+
+def test_a_damaged_entry_is_read_from_the_sources(selected: Path, tmp_path: Path):
+    cache_dir = tmp_path / "cache"
+    expected = _evaluate(selected, cache_dir)["results"]
+    for entry in cache_dir.iterdir():
+        for file in entry.iterdir():
+            file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    again = _evaluate(selected, cache_dir)
+    assert "damaged" in again["stderr"] and "eval set read from the cache" not in again["stderr"]
+    assert again["results"] == expected
+    # the damaged entries were replaced: the next run hits
+    assert "eval set read from the cache" in _evaluate(selected, cache_dir)["stderr"]
+
+
+def test_an_unusable_cache_folder_costs_only_speed(selected: Path, tmp_path: Path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder\n")
+    expected = _evaluate(selected, "off")["results"]
+    done = _evaluate(selected, blocker / "cache")
+    assert done["results"] == expected
+    assert "not stored" in done["stderr"] and "Traceback" not in done["stderr"]
+
+
+def test_bad_train_files_are_still_refused_on_a_hit(selected: Path, tmp_path: Path):
+    cache_dir = tmp_path / "cache"
+    _evaluate(selected, cache_dir)
+    document = good_train(selected)
+    document["nontargets"].append("cat/not_in_the_pool.wav")
+    (selected / "train.json").write_text(json.dumps(document))
+    done = run_cli(*eval_args(selected, None, None, "--cache_dir", str(cache_dir)))
+    assert "eval set read from the cache" in done.stderr
+    assert_clean_failure(done, "train.json", "cat/not_in_the_pool.wav")
+
+
+def test_files_changed_just_now_are_not_cached(tmp_path: Path):
+    source = tmp_path / "ids.yaml"
+    source.write_text("targets: {w: [w/a.wav]}\nnontargets: [n/a.wav]\n")
+    assert cache.cache_key("ids", [source]) is None
+    cache.sample_ids(source, str(tmp_path / "cache"))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_least_recently_used_entries_go_first(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_CACHE_BYTES", 2500)
+    monkeypatch.setattr(cache, "SETTLE_NS", 0)
+    sources = []
+    for name in "abcd":
+        source = tmp_path / f"{name}.yaml"
+        source.write_text(f"targets: {{w: [w/{name}.wav]}}\nnontargets: [n/{name}.wav]\n")
+        sources.append(source)
+    cache_dir = tmp_path / "cache"
+    keys = []
+    for index, source in enumerate(sources):
+        cache.sample_ids(source, str(cache_dir))
+        keys.append(cache.cache_key("ids", [source]))
+        entry = cache_dir / keys[-1]
+        (entry / "padding").write_bytes(b"\0" * 1000)
+        os.utime(entry, ns=(index * 10**9, index * 10**9))
+        if index == 1:
+            cache.sample_ids(sources[0], str(cache_dir))  # a hit makes "a" the most recently used
+    # storing "d" went over 2500 bytes: "b" was the least recently used entry, and removing it was enough
+    assert {path.name for path in cache_dir.iterdir()} == {keys[0], keys[2], keys[3]}
