@@ -70,7 +70,7 @@ def evaluate(
     n_jobs = check_n_jobs(n_jobs, file="command line", key="--n_jobs")
     results_path = Path(results_file) if results_file else Path(train_file).parent / "results.json"
     check_output_dir(results_path.parent, create=True)
-    cache_dir = cache.default_cache_dir() if cache_dir is None else str(cache_dir)
+    cache_dir = cache.resolve_cache_dir(cache_dir)
     allowed = cache.sample_ids(allowed_training_set, cache_dir)
     class_names = class_names_of(allowed)
     eval_key = cache.eval_set_key(eval_file, eval_embeddings_dir, class_names)

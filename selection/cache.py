@@ -47,12 +47,19 @@ CACHE_ENV = "DATAPERF_CACHE_DIR"
 OFF = "off"
 
 
-def default_cache_dir() -> str:
-    """``$DATAPERF_CACHE_DIR``, else ``$XDG_CACHE_HOME/dataperf-speech``, else ``~/.cache/dataperf-speech``."""
-    if os.environ.get(CACHE_ENV):
-        return os.environ[CACHE_ENV]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "dataperf-speech")
+def resolve_cache_dir(option: str | None) -> str | None:
+    """The cache folder for a ``--cache_dir`` value; None means no cache (``off`` or empty).
+
+    Without the option: ``$DATAPERF_CACHE_DIR``, else ``$XDG_CACHE_HOME/dataperf-speech``,
+    else ``~/.cache/dataperf-speech``.
+    """
+    if option is None:
+        option = os.environ.get(CACHE_ENV) or None
+    if option is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "dataperf-speech")
+    option = str(option)
+    return None if option in (OFF, "") else option
 
 
 def _identity(path: Path) -> list:
@@ -84,7 +91,7 @@ def cache_key(kind: str, files: list[Path], folders: tuple[Path, ...] = (), extr
 
 
 def _entry(cache_dir: str | None, key: str | None) -> Path | None:
-    if not cache_dir or cache_dir == OFF or key is None:
+    if cache_dir is None or key is None:
         return None
     entry = Path(cache_dir) / key
     if not entry.is_dir():
@@ -104,7 +111,7 @@ def _discard(entry: Path) -> None:
 
 def _store(cache_dir: str | None, key: str | None, write: Callable[[Path], None], *, what: str = "") -> None:
     """Write an entry under a temporary name, then rename it into place; never raises."""
-    if not cache_dir or cache_dir == OFF or key is None:
+    if cache_dir is None or key is None:
         return
     folder = Path(cache_dir)
     staging = None
@@ -143,14 +150,14 @@ def _evict(folder: Path, *, keep: str) -> None:
             if time.time_ns() - used > STALE_STAGING_NS:
                 shutil.rmtree(path, ignore_errors=True)
         elif path.is_dir():
-            entries.append((used, path))
+            entries.append((used, _size(path), path))
     entries.sort()
-    total = sum(_size(path) for _, path in entries)
-    for _, path in entries:
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in entries:
         if total <= MAX_CACHE_BYTES:
             break
         if path.name != keep:
-            total -= _size(path)
+            total -= size
             shutil.rmtree(path, ignore_errors=True)
 
 
