@@ -26,6 +26,8 @@ COPY workspace/dataperf_speech_config.yaml /app/workspace/dataperf_speech_config
 
 RUN useradd --uid 10001 --create-home --home-dir /home/dataperf dataperf
 USER 10001
-WORKDIR /workspace
+# Every command's default paths are workspace/...: with the workspace mounted at /workspace they
+# resolve to it, so `docker run -v $PWD/workspace:/workspace IMAGE select` needs no flags.
+WORKDIR /
 ENV PYTHONPATH=/app
 ENTRYPOINT ["python3", "-m", "selection.entrypoint"]

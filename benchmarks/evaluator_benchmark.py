@@ -4,10 +4,17 @@ Usage::
 
     python benchmarks/evaluator_benchmark.py [--workspace workspace/] [--repeats 3] [--sizes 25,60]
         [--algorithms random,clean_coverage,cross_validation] [--scale 1.0] [--output benchmark.json]
+        [--whole_process_only]
 
 Builds the default experiment if absent (``selection.download``; ``--scale`` below 1 for a quick
-check), then measures, as medians over ``--repeats`` runs, each in a fresh process and timed after
-imports:
+check), then measures, as medians over ``--repeats`` runs:
+
+- as a user waits, whole processes from Python start to results written: ``python -c "import eval"``,
+  ``eval.py --cache_dir off``, ``eval.py`` with a warm cache, and the straightforward recipe
+  (``benchmarks/straightforward_recipe.py``: PyYAML, pyarrow and scikit-learn as written, no harness
+  code); their scores must be equal (``--whole_process_only`` stops there);
+
+and, each in a fresh process and timed after imports:
 
 - loading the full allowed pool (pyarrow);
 - ``eval.py``'s ``evaluate`` end to end (read and check every file, ten seeds, metrics, write
@@ -48,6 +55,7 @@ from selection.load import class_names_of, load_config, load_sample_ids, load_ve
 from selection.validation import check_train_set
 from selection.evaluation import metric_value, predict_straightforward
 from eval import evaluate
+import selection.cache, selection.fast_predict  # eval.py imports these inside evaluate(): import them before timing
 started = time.perf_counter()
 out = {{}}
 if mode == "baseline":
@@ -102,6 +110,57 @@ def _child(mode: str, workspace: Path, **extra) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _timed_process(*args: str) -> float:
+    """Wall seconds of one whole process, from start to exit (what a user waits for)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{args[:2]} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return seconds
+
+
+def whole_process(folder: Path, size: int, train_file: Path, repeats: int) -> dict:
+    """``eval.py`` cold and warm and the straightforward recipe, each timed as a whole process."""
+    scratch = Path(tempfile.mkdtemp(prefix="benchmark-process-"))
+    config = folder / "dataperf_speech_config.yaml"
+    eval_py = [
+        str(REPO / "eval.py"), "--eval_embeddings_dir", str(folder / "eval_embeddings"),
+        "--train_embeddings_dir", str(folder / "train_embeddings"),
+        "--allowed_training_set", str(folder / "allowed_training_set.yaml"), "--eval_file", str(folder / "eval.yaml"),
+        "--train_file", str(train_file), "--config_file", str(config), "--train_size", str(size),
+    ]  # fmt: skip
+    recipe = [str(REPO / "benchmarks" / "straightforward_recipe.py"), str(folder), str(train_file), str(config)]
+    try:
+        cache = scratch / "cache"
+        _timed_process(*eval_py, "--cache_dir", str(cache), "--results_file", str(scratch / "fill.json"))
+        times: dict[str, list[float]] = {"import_eval": [], "off": [], "warm": [], "straightforward": []}
+        for _ in range(repeats):
+            times["import_eval"].append(_timed_process("-c", "import eval"))
+            times["off"].append(
+                _timed_process(*eval_py, "--cache_dir", "off", "--results_file", str(scratch / "off.json"))
+            )
+            times["warm"].append(
+                _timed_process(*eval_py, "--cache_dir", str(cache), "--results_file", str(scratch / "warm.json"))
+            )
+            times["straightforward"].append(_timed_process(*recipe, str(scratch / "straight.json")))
+        results = {name: json.loads((scratch / f"{name}.json").read_text()) for name in ("off", "warm", "straight")}
+        row = {"size": size, **{f"{name}_seconds": statistics.median(values) for name, values in times.items()}}
+        row["runs"] = {name: values for name, values in times.items()}
+        row["speedup_off"] = row["straightforward_seconds"] / row["off_seconds"]
+        row["speedup_warm"] = row["straightforward_seconds"] / row["warm_seconds"]
+        row["macro_f1"] = results["straight"]["macro_f1"]
+        row["balanced_accuracy"] = results["straight"]["balanced_accuracy"]
+        row["scores_equal"] = all(
+            abs(results[name][metric] - results["straight"][metric]) <= 1e-9
+            for name in ("off", "warm")
+            for metric in ("macro_f1", "balanced_accuracy")
+        )
+        return row
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _median(runs: list[dict], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
@@ -117,10 +176,12 @@ def run_benchmark(
     algorithms: str = "random,clean_coverage,cross_validation",
     scale: float = 1.0,
     output: str = "benchmark.json",
+    whole_process_only: bool = False,
 ) -> None:
     """See the module docstring."""
     from selection.bench import resolve_algorithm
-    from selection.download import download, experiment_present
+    from selection.download import download
+    from selection.layout import experiment_present
     from selection.load import embeddings_dict, load_config, load_sample_ids, load_vectors
     from selection.plugins import load_algorithm_class, run_algorithm
     from selection.write import write_json_atomic
@@ -164,6 +225,10 @@ def run_benchmark(
             if train_file is None:
                 train_file = folder / f".benchmark_train_{size}.json"
                 write_json_atomic(train_file, train_set)
+        report.setdefault("whole_process", []).append(whole_process(folder, size, train_file, repeats))
+        if whole_process_only:
+            train_file.unlink()
+            continue
         runs: dict[str, list[dict]] = {"warm": [], "first": [], "off": [], "warm_one_thread": [], "straight": []}
         scratch = Path(tempfile.mkdtemp(prefix="benchmark-"))
         warm_cache = scratch / "cache"
@@ -215,6 +280,25 @@ def measure(**options) -> dict:
 
 def format_report(report: dict) -> str:
     lines = [
+        "Whole processes, Python start to results written (medians):",
+        "",
+        "| size | import eval s | eval.py --cache_dir off s | eval.py warm cache s | straightforward recipe s | "
+        "speedup off / warm | macro F1 | balanced acc. | scores equal |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in report.get("whole_process", []):
+        lines.append(
+            f"| {row['size']} | {row['import_eval_seconds']:.2f} | {row['off_seconds']:.2f} | "
+            f"{row['warm_seconds']:.2f} | "
+            f"{row['straightforward_seconds']:.2f} | {row['speedup_off']:.1f}x / {row['speedup_warm']:.1f}x | "
+            f"{row['macro_f1']:.4f} | {row['balanced_accuracy']:.4f} | {row['scores_equal']} |"
+        )
+    if not report.get("evaluation"):
+        return "\n".join(lines)
+    lines += [
+        "",
+        "After imports, in the same process layout (medians):",
+        "",
         f"pool load ({report['pool_clips']} clips): {report['pool_load_seconds']:.2f} s (median of "
         f"{report['repeats']})",
         "",
@@ -235,6 +319,8 @@ def format_report(report: dict) -> str:
             f"{row['eval_py_off_peak_bytes_above_imports'] / 1e6:.0f} / "
             f"{row['straightforward_peak_bytes_above_imports'] / 1e6:.0f} | {row['eval_matrix_bytes'] / 1e6:.0f} |"
         )
+    if not report.get("selection"):
+        return "\n".join(lines)
     lines += ["", "| algorithm | size | selection s |", "| --- | ---: | ---: |"]
     lines += [f"| {r['algorithm']} | {r['size']} | {r['seconds']:.1f} |" for r in report["selection"]]
     return "\n".join(lines)

@@ -16,19 +16,29 @@ selection seconds), writes it as JSON and draws it as a PNG bar chart.
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    from selection.cli import exit_quietly_on_ctrl_c
+
+    exit_quietly_on_ctrl_c()
+
 import io
+import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from selection.cli import run_command
 from selection.evaluation import evaluate_selection
+from selection.layout import find_experiment
 from selection.load import LabelledVectors, class_names_of, embeddings_dict, load_config, load_sample_ids, load_vectors
 from selection.plugins import load_algorithm_class, run_algorithm
-from selection.validation import BadInputError, check_config, clip_word
+from selection.validation import BadInputError, check_config, check_same_targets, clip_word
 from selection.write import write_json_atomic
+
+log = logging.getLogger("dataperf")
 
 ALGORITHMS = {
     "random": ("selection.implementations.random_selection", "RandomSelection"),
@@ -54,6 +64,67 @@ def benchmark_rows(train_set: dict, pool: LabelledVectors) -> np.ndarray:
     for word_rows in by_word.values():
         rows.extend(word_rows)
     return np.array(rows, dtype=np.int64)
+
+
+@dataclass
+class Experiment:
+    """One language's experiment, loaded once: the allowed pool and the eval set, both checked."""
+
+    allowed: dict
+    evaluation_ids: dict
+    class_names: list[str]
+    pool: LabelledVectors
+    evaluation: LabelledVectors
+    embeddings: dict
+
+
+def load_experiment(folder: Path, *, label: str = "") -> Experiment:
+    """Read and check ``folder``'s allowed pool and eval set as ``select`` and ``evaluate`` do."""
+    allowed = load_sample_ids(folder / "allowed_training_set.yaml")
+    evaluation_ids = load_sample_ids(folder / "eval.yaml")
+    check_same_targets(
+        allowed,
+        evaluation_ids,
+        allowed_file=str(folder / "allowed_training_set.yaml"),
+        eval_file=str(folder / "eval.yaml"),
+    )
+    names = class_names_of(allowed)
+    pool = load_vectors(allowed, folder / "train_embeddings", class_names=names, desc=f"{label} pool".strip())
+    evaluation = load_vectors(
+        evaluation_ids,
+        folder / "eval_embeddings",
+        class_names=names,
+        desc=f"{label} eval set".strip(),
+        dim=pool.matrix.shape[1],
+    )
+    return Experiment(allowed, evaluation_ids, names, pool, evaluation, embeddings_dict(allowed, pool))
+
+
+def score_train_set(experiment: Experiment, train_set: dict, config: dict) -> dict:
+    """``evaluate``'s results for a checked selection (rows in ``eval.py``'s order, same seeds and metric)."""
+    rows = benchmark_rows(train_set, experiment.pool)
+    pool = experiment.pool
+    train = LabelledVectors(pool.matrix[rows], pool.labels[rows], [pool.ids[r] for r in rows])
+    return evaluate_selection(
+        train,
+        experiment.evaluation,
+        seeds=config["eval_random_seeds"],
+        metric=config["metric"],
+        class_names=experiment.class_names,
+    )
+
+
+def select_and_score(experiment: Experiment, config: dict) -> tuple[dict, dict, float]:
+    """Run the config's algorithm at its ``train_set_size_limit`` as ``select`` does, then score it.
+
+    Returns the checked selection, its results and the selection's seconds.
+    """
+    algorithm = load_algorithm_class(config, file="command line")
+    size = config["train_set_size_limit"]
+    train_set, _, seconds = run_algorithm(
+        algorithm, allowed_embeddings=experiment.embeddings, allowed=experiment.allowed, train_size=size, config=config
+    )
+    return train_set, score_train_set(experiment, train_set, config), seconds
 
 
 def resolve_algorithm(name: str) -> tuple[str, str]:
@@ -92,7 +163,7 @@ def bench(
     algorithms : str
         Comma-separated names from ``ALGORITHMS`` or ``module:Class`` plugin references.
     languages : str
-        Comma-separated language codes; each is ``<data_dir>/<lang>/``.
+        Comma-separated language codes; each is ``<data_dir>/dataperf_<lang>_data/`` (or ``<data_dir>/<lang>/``).
     sizes : str
         Comma-separated selection budgets.
     data_dir : str
@@ -110,16 +181,9 @@ def bench(
     if metric is not None:
         base_config = check_config({**base_config, "metric": metric}, file="command line")
     rows_out = []
+    total = len(_as_list(languages)) * len(_as_list(algorithms)) * len(_as_list(sizes))
     for language in _as_list(languages):
-        folder = Path(data_dir) / language
-        allowed = load_sample_ids(folder / "allowed_training_set.yaml")
-        evaluation_ids = load_sample_ids(folder / "eval.yaml")
-        names = class_names_of(allowed)
-        pool = load_vectors(allowed, folder / "train_embeddings", class_names=names, desc=f"{language} pool")
-        evaluation = load_vectors(
-            evaluation_ids, folder / "eval_embeddings", class_names=names, desc=f"{language} eval"
-        )
-        embeddings = embeddings_dict(allowed, pool)
+        experiment = load_experiment(find_experiment(data_dir, language), label=language)
         for name in _as_list(algorithms):
             module, class_name = resolve_algorithm(name)
             for size in [int(s) for s in _as_list(sizes)]:
@@ -129,15 +193,8 @@ def bench(
                     "selection_algorithm_class": class_name,
                     "train_set_size_limit": size,
                 }
-                algorithm = load_algorithm_class(config, file="command line")
-                train_set, _, seconds = run_algorithm(
-                    algorithm, allowed_embeddings=embeddings, allowed=allowed, train_size=size, config=config
-                )
-                rows = benchmark_rows(train_set, pool)
-                train = LabelledVectors(pool.matrix[rows], pool.labels[rows], [pool.ids[r] for r in rows])
-                results = evaluate_selection(
-                    train, evaluation, seeds=config["eval_random_seeds"], metric=config["metric"], class_names=names
-                )
+                train_set, results, seconds = select_and_score(experiment, config)
+                rows = benchmark_rows(train_set, experiment.pool)
                 other = "balanced_accuracy" if config["metric"] == "macro_f1" else "macro_f1"
                 row = {
                     "language": language,
@@ -152,7 +209,8 @@ def bench(
                 }
                 rows_out.append(row)
                 print(
-                    f"{language:<4}{name:<18}{size:>5}  {row['score']:.3f} ± {row['score_std']:.3f}  "
+                    f"[{len(rows_out)}/{total}] {language:<4}{name:<18}{size:>5}  "
+                    f"{row['score']:.3f} ± {row['score_std']:.3f}  "
                     f"{other} {row[other]:.3f}  {seconds:7.1f} s",
                     file=sys.stderr,
                     flush=True,
@@ -161,6 +219,7 @@ def bench(
     if plot:
         draw_chart(rows_out, plot)
     print(format_table(rows_out))
+    log.info("wrote %s%s", output, f" and {plot}" if plot else "")
 
 
 def draw_chart(rows: list[dict], path: str) -> None:

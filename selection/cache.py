@@ -5,19 +5,25 @@ every idea: parsing and checking ``eval.yaml`` (30,000 IDs) and ``allowed_traini
 and reading the eval set's parquet files take longer than training and scoring ten seeds.
 The first ``evaluate`` stores the checked result; later ones read it back.
 
+The folder is the harness's own: it holds a ``CACHEDIR.TAG`` naming dataperf-speech, and a
+folder that is neither new, empty, nor tagged by the harness is refused, untouched. Inside
+it the harness reads, replaces and removes only names of its own making (``ids-<hex>``,
+``eval-<hex>`` and their staging folders), never anything else a user put there.
+
 An entry is keyed by the identity of every file it was made from (resolved path, size,
 inode, modification and change times in nanoseconds), plus the class names and a format
 version: editing, replacing, adding or removing any of those files makes a new key, so a
 stale entry is never read. As git does with its index, files changed within the last
 second are not cached: a second change in the same timestamp tick would keep the key.
-An entry is a folder written under a temporary name and renamed into place whole, so
-readers see all of it or none of it. Entries hold exactly what the source files gave
-after every check, so a hit skips the checks, not their result.
 
-Anything going wrong with the cache (unwritable folder, full disk, an entry removed or
-damaged) only costs speed: the files are read from the source instead. The least
-recently used entries are removed once the cache holds more than :data:`MAX_CACHE_BYTES`.
-The folder is private to the user (mode 0700): entries can hold hidden eval data.
+An entry is a folder written under a temporary name and renamed into place whole. Its
+``manifest.json``, written last, holds the SHA-256 and size of every other file in it; a
+read checks all of them before using anything, so an entry that was damaged or edited is
+never used: it is removed and rebuilt from the sources. Anything going wrong with the
+cache (unwritable folder, full disk, a damaged entry) only costs speed; the score never
+depends on it. The least recently used entries are removed once the cache holds more
+than :data:`MAX_CACHE_BYTES`. The folder is private to the user (mode 0700): entries can
+hold hidden eval data.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,16 +43,25 @@ from pathlib import Path
 import numpy as np
 
 from selection.load import LabelledVectors, load_sample_ids
-from selection.validation import EMBEDDING_DIM
+from selection.validation import BadInputError
 
 log = logging.getLogger("dataperf")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_CACHE_BYTES = 4 * 1024**3
 STALE_STAGING_NS = 3600 * 10**9
 SETTLE_NS = 10**9
 CACHE_ENV = "DATAPERF_CACHE_DIR"
 OFF = "off"
+TAG_NAME = "CACHEDIR.TAG"
+TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by dataperf-speech (evaluate's cache).\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+ENTRY_NAME = re.compile(r"(ids|eval)-[0-9a-f]{32}")
+STAGING_NAME = re.compile(r"\.(ids|eval)-[0-9a-f]{32}\.[A-Za-z0-9_]+")
+MANIFEST = "manifest.json"
 
 
 def resolve_cache_dir(option: str | None) -> str | None:
@@ -62,9 +79,55 @@ def resolve_cache_dir(option: str | None) -> str | None:
     return None if option in (OFF, "") else option
 
 
+def _is_ours(name: str) -> bool:
+    return bool(ENTRY_NAME.fullmatch(name) or STAGING_NAME.fullmatch(name))
+
+
+def claim_cache_dir(cache_dir: str | None) -> str | None:
+    """Check that ``cache_dir`` is the harness's own folder (or can become it) before any work.
+
+    A folder that does not exist yet is created on the first store; an empty one, or one
+    holding only names the harness makes, is tagged then. Anything else is refused.
+
+    Raises
+    ------
+    BadInputError
+        ``cache_dir`` is a file, or a non-empty folder that is not a dataperf-speech cache.
+    """
+    if cache_dir is None:
+        return None
+    folder = Path(cache_dir)
+    if not folder.exists() and not folder.is_symlink():
+        return cache_dir
+    if not folder.is_dir():
+        raise BadInputError(f"{folder}: --cache_dir: not a folder; expected a folder the harness may own, or 'off'")
+    tag = folder / TAG_NAME
+    try:
+        if tag.is_file() and "dataperf-speech" in tag.read_text(errors="replace"):
+            return cache_dir
+        foreign = sorted(name for name in os.listdir(folder) if not _is_ours(name))
+    except OSError:
+        return cache_dir  # unreadable: stores will fail and cost only speed
+    if foreign:
+        shown = ", ".join(repr(name[:40]) for name in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise BadInputError(
+            f"{folder}: --cache_dir: folder holds files the harness did not make ({shown}) and no "
+            f"dataperf-speech {TAG_NAME}; expected a new or empty folder, one the harness made, or 'off' "
+            "(nothing in it was touched)"
+        )
+    return cache_dir
+
+
 def _identity(path: Path) -> list:
-    stat = path.stat()
-    return [str(path.resolve()), stat.st_size, stat.st_ino, stat.st_dev, stat.st_mtime_ns, stat.st_ctime_ns]
+    stat_result = path.stat()
+    return [
+        str(path.resolve()),
+        stat_result.st_size,
+        stat_result.st_ino,
+        stat_result.st_dev,
+        stat_result.st_mtime_ns,
+        stat_result.st_ctime_ns,
+    ]
 
 
 def _changed_just_now(identity: list) -> bool:
@@ -90,40 +153,92 @@ def cache_key(kind: str, files: list[Path], folders: tuple[Path, ...] = (), extr
     return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
-def _entry(cache_dir: str | None, key: str | None) -> Path | None:
+def _read_regular(path: Path) -> bytes:
+    """A regular file's bytes, never following a symlink or opening a FIFO or device."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(descriptor)
+
+
+def _verified_files(cache_dir: str | None, key: str | None) -> dict[str, bytes] | None:
+    """Every file of entry ``key``, each matching the SHA-256 and size its manifest gives; else None.
+
+    An entry that exists but fails the check is removed, so the caller's store rebuilds it.
+    """
     if cache_dir is None or key is None:
         return None
     entry = Path(cache_dir) / key
-    if not entry.is_dir():
+    if not entry.is_dir() or entry.is_symlink():
+        return None
+    try:
+        manifest = json.loads(_read_regular(entry / MANIFEST))
+        listed = manifest["files"]
+        if manifest.get("format") != FORMAT_VERSION or manifest.get("key") != key or not isinstance(listed, dict):
+            raise ValueError("manifest does not describe this entry")
+        if set(os.listdir(entry)) != {MANIFEST, *listed}:
+            raise ValueError("files differ from the manifest")
+        files = {}
+        for name, expected in listed.items():
+            data = _read_regular(entry / name)
+            if len(data) != expected["bytes"] or hashlib.sha256(data).hexdigest() != expected["sha256"]:
+                raise ValueError(f"{name} does not match its checksum")
+            files[name] = data
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        log.info("cache: %s is damaged (%s); reading the source files instead, and rebuilding it", entry, error)
+        _remove_entry(entry)
         return None
     try:
         os.utime(entry)
     except OSError:
         pass
-    return entry
+    return files
 
 
-def _discard(entry: Path) -> None:
-    """Remove a damaged entry, so that the next run can store a good one in its place."""
-    log.info("cache: %s is damaged; reading the source files instead", entry)
-    shutil.rmtree(entry, ignore_errors=True)
+def _remove_entry(entry: Path) -> None:
+    if _is_ours(entry.name) and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
 
 
-def _store(cache_dir: str | None, key: str | None, write: Callable[[Path], None], *, what: str = "") -> None:
-    """Write an entry under a temporary name, then rename it into place; never raises."""
+def _tag(folder: Path) -> None:
+    tag = folder / TAG_NAME
+    if tag.is_file():
+        return
+    descriptor, temp = tempfile.mkstemp(prefix=f".{TAG_NAME}.", dir=folder)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(TAG_TEXT)
+        os.replace(temp, tag)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _store(cache_dir: str | None, key: str | None, files: Callable[[], dict[str, bytes]], *, what: str = "") -> None:
+    """Write an entry under a temporary name, manifest last, then rename it into place; never raises."""
     if cache_dir is None or key is None:
         return
     folder = Path(cache_dir)
     staging = None
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _tag(folder)
         staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder))
-        write(staging)
+        listed = {}
+        for name, data in files().items():
+            (staging / name).write_bytes(data)
+            listed[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        manifest = {"format": FORMAT_VERSION, "key": key, "files": listed}
+        (staging / MANIFEST).write_text(json.dumps(manifest))
         try:
             os.rename(staging, folder / key)
             staging = None
             if what:
-                log.info("%s cached in %s for the next run (--cache_dir off: no cache)", what, folder / key)
+                log.info("%s stored in the cache %s for the next run (--cache_dir off: none)", what, folder / key)
         except OSError:
             pass  # another process stored the same entry first
         _evict(folder, keep=key)
@@ -135,21 +250,24 @@ def _store(cache_dir: str | None, key: str | None, write: Callable[[Path], None]
 
 
 def _size(entry: Path) -> int:
-    return sum(path.stat().st_size for path in entry.iterdir())
+    return sum(path.stat().st_size for path in entry.iterdir() if path.is_file())
 
 
 def _evict(folder: Path, *, keep: str) -> None:
     """Remove least recently used entries until the cache fits :data:`MAX_CACHE_BYTES`.
 
-    Staging folders of a run that was killed mid-write are removed after an hour.
+    Staging folders of a run that was killed mid-write are removed after an hour. Only
+    names the harness makes are looked at.
     """
     entries = []
     for path in folder.iterdir():
+        if path.is_symlink() or not path.is_dir():
+            continue
         used = path.stat().st_mtime_ns
-        if path.name.startswith("."):
+        if STAGING_NAME.fullmatch(path.name):
             if time.time_ns() - used > STALE_STAGING_NS:
                 shutil.rmtree(path, ignore_errors=True)
-        elif path.is_dir():
+        elif ENTRY_NAME.fullmatch(path.name):
             entries.append((used, _size(path), path))
     entries.sort()
     total = sum(size for _, size, _ in entries)
@@ -158,31 +276,17 @@ def _evict(folder: Path, *, keep: str) -> None:
             break
         if path.name != keep:
             total -= size
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _is_sample_ids(document: object) -> bool:
-    return (
-        isinstance(document, dict)
-        and isinstance(document.get("targets"), dict)
-        and isinstance(document.get("nontargets"), list)
-    )
+            _remove_entry(path)
 
 
 def sample_ids(path: str | Path, cache_dir: str | None) -> dict:
     """``load_sample_ids(path)``, read from the cache when ``path`` is unchanged since it was stored."""
     key = cache_key("ids", [Path(path)])
-    entry = _entry(cache_dir, key)
-    if entry is not None:
-        try:
-            document = json.loads((entry / "sample_ids.json").read_text())
-        except (OSError, ValueError):
-            document = None
-        if _is_sample_ids(document):
-            return document
-        _discard(entry)
+    files = _verified_files(cache_dir, key)
+    if files is not None:
+        return json.loads(files["sample_ids.json"])
     document = load_sample_ids(path)
-    _store(cache_dir, key, lambda staging: (staging / "sample_ids.json").write_text(json.dumps(document)))
+    _store(cache_dir, key, lambda: {"sample_ids.json": json.dumps(document).encode()})
     return document
 
 
@@ -192,40 +296,28 @@ def eval_set_key(eval_file: str | Path, eval_embeddings_dir: str | Path, class_n
 
 
 def read_eval_set(cache_dir: str | None, key: str | None, n_classes: int) -> tuple[dict, LabelledVectors] | None:
-    """A cached eval set (its checked ID document, and its vectors in row order), or None.
-
-    The matrix is memory-mapped read-only: pages are read as the evaluator reaches them.
-    """
-    entry = _entry(cache_dir, key)
-    if entry is None:
+    """A cached eval set (its checked ID document, and its vectors in row order), or None."""
+    files = _verified_files(cache_dir, key)
+    if files is None:
         return None
-    try:
-        document = json.loads((entry / "eval_set.json").read_text())
-        matrix = np.load(entry / "matrix.npy", mmap_mode="r", allow_pickle=False)
-        labels = np.load(entry / "labels.npy", allow_pickle=False)
-        row_ids = document["row_ids"]
-        consistent = (
-            _is_sample_ids(document["sample_ids"])
-            and isinstance(row_ids, list)
-            and matrix.dtype == np.float32
-            and matrix.shape == (len(row_ids), EMBEDDING_DIM)
-            and labels.shape == (len(row_ids),)
-            and labels.dtype == np.int64
-            and (len(labels) == 0 or 0 <= labels.min() <= labels.max() < n_classes)
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        consistent = False
-    if not consistent:
-        _discard(entry)
-        return None
-    log.info("eval set read from the cache %s", entry)
-    return document["sample_ids"], LabelledVectors(matrix=matrix, labels=labels, ids=row_ids)
+    document = json.loads(files["eval_set.json"])
+    rows, dim = document["rows"], document["dim"]
+    matrix = np.frombuffer(files["matrix.f32"], dtype=np.float32).reshape(rows, dim)
+    labels = np.frombuffer(files["labels.i64"], dtype=np.int64)
+    log.info("eval set read from the cache %s", Path(cache_dir) / key)
+    return document["sample_ids"], LabelledVectors(matrix=matrix, labels=labels, ids=document["row_ids"])
 
 
 def store_eval_set(cache_dir: str | None, key: str | None, sample_ids: dict, vectors: LabelledVectors) -> None:
-    def write(staging: Path) -> None:
-        np.save(staging / "matrix.npy", np.ascontiguousarray(vectors.matrix, dtype=np.float32))
-        np.save(staging / "labels.npy", np.asarray(vectors.labels, dtype=np.int64))
-        (staging / "eval_set.json").write_text(json.dumps({"sample_ids": sample_ids, "row_ids": vectors.ids}))
+    """Store a checked eval set under ``key`` (see :func:`read_eval_set`)."""
 
-    _store(cache_dir, key, write, what="eval set")
+    def files() -> dict[str, bytes | memoryview]:
+        matrix = np.ascontiguousarray(vectors.matrix, dtype=np.float32)
+        document = {"sample_ids": sample_ids, "row_ids": vectors.ids, "rows": matrix.shape[0], "dim": matrix.shape[1]}
+        return {
+            "eval_set.json": json.dumps(document).encode(),
+            "matrix.f32": memoryview(matrix).cast("B"),
+            "labels.i64": np.ascontiguousarray(vectors.labels, dtype=np.int64).tobytes(),
+        }
+
+    _store(cache_dir, key, files, what="eval set")

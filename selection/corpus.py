@@ -206,13 +206,26 @@ def write_corpus(outdir: str | Path, params: CorpusParams | None = None) -> dict
     Returns the languages' plans, by language code.
     """
     params = params or CorpusParams()
+    languages = {}
+
+    def generate(code: str) -> dict[str, dict]:
+        languages[code], clips = generate_language(code, params)
+        return clips
+
+    write_sources(outdir, params.languages, generate, asdict(params))
+    return languages
+
+
+def write_sources(outdir: str | Path, codes, generate, params: dict) -> None:
+    """MSWC-format sources under ``outdir``: ``mswc_vectors/``, ``metadata.json.gz``, ``splits/``.
+
+    ``generate(code)`` gives one language's ``{word: {"ids", "vectors", "speakers", "genders", "sets"}}``.
+    """
     outdir = Path(outdir)
     (outdir / "splits").mkdir(parents=True, exist_ok=True)
     metadata: dict[str, dict] = {}
-    languages = {}
-    for code in params.languages:
-        language, clips = generate_language(code, params)
-        languages[code] = language
+    for code in codes:
+        clips = generate(code)
         vector_dir = outdir / "mswc_vectors" / code
         vector_dir.mkdir(parents=True, exist_ok=True)
         for word, clip in report_progress(clips.items(), desc=f"writing {code} vectors", unit="words"):
@@ -233,5 +246,4 @@ def write_corpus(outdir: str | Path, params: CorpusParams | None = None) -> dict
     with open(outdir / "metadata.json.gz", "wb") as raw:
         with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
             handle.write(json.dumps(metadata, sort_keys=False).encode("utf-8"))
-    (outdir / "corpus_params.json").write_text(json.dumps(asdict(params), indent=2) + "\n")
-    return languages
+    (outdir / "corpus_params.json").write_text(json.dumps(params, indent=2) + "\n")

@@ -10,8 +10,12 @@ files are built in temp folders and renamed into place only when complete.
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    from selection.cli import exit_quietly_on_ctrl_c
+
+    exit_quietly_on_ctrl_c()
+
 import logging
-import shutil
 import sys
 import tempfile
 import time
@@ -22,20 +26,29 @@ from pathlib import Path
 
 from selection.cli import run_command
 from selection.corpus import TARGET_WORDS, CorpusParams, write_corpus
-from selection.experiment import EXPERIMENT_ITEMS, create_experiment
+from selection.experiment import create_experiment
+from selection.layout import experiment_folder_name, experiment_present
 from selection.validation import BadInputError
 from selection.write import check_output_dir
 
 log = logging.getLogger("dataperf")
 
 DATAPERF_BASE_URL = "http://dataperf.s3.amazonaws.com/speech-selection"
-DATAPERF_ARCHIVES = ("eng", "ind", "por")
+DATAPERF_ARCHIVES = {"en": "eng", "id": "ind", "pt": "por"}
 DEFAULT_LANGUAGE = "en"
 
 
-def experiment_present(folder: Path) -> bool:
-    """Whether all four experiment items are in ``folder``."""
-    return all((folder / item).exists() for item in EXPERIMENT_ITEMS)
+def _experiment_from_sources(corpus: Path, code: str, destination: Path, *, targets: list[str], **draw) -> dict:
+    """One language's experiment from MSWC-format sources under ``corpus`` (either built-in corpus)."""
+    return create_experiment(
+        metadata=corpus / "metadata.json.gz",
+        language=code,
+        splits_csv=corpus / "splits" / f"{code}_splits.csv",
+        vectors_dir=corpus / "mswc_vectors" / code,
+        target_words=targets,
+        outdir=destination,
+        **draw,
+    )
 
 
 def make_synthetic(
@@ -47,23 +60,28 @@ def make_synthetic(
 ) -> dict:
     """Generate the corpus in a temp folder and build one experiment per language from it."""
     params = params or CorpusParams()
+    log.info(
+        "generating the built-in synthetic dataset (%s) in %s: about %d s on 2 cores, once",
+        ", ".join(params.languages),
+        workspace,
+        max(1, round(30 * params.scale)),
+    )
     started = time.perf_counter()
     counts = {}
     with tempfile.TemporaryDirectory(dir=workspace, prefix=".corpus-") as corpus:
         write_corpus(corpus, params)
         for code in params.languages:
             targets = TARGET_WORDS[code]
-            destinations = [data_dir / code] + ([workspace] if code == DEFAULT_LANGUAGE else [])
+            destinations = [data_dir / experiment_folder_name(code)]
+            destinations += [workspace] if code == DEFAULT_LANGUAGE else []
             for destination in destinations:
                 if experiment_present(destination) and not overwrite:
                     continue
-                counts[str(destination)] = create_experiment(
-                    metadata=Path(corpus) / "metadata.json.gz",
-                    language=code,
-                    splits_csv=Path(corpus) / "splits" / f"{code}_splits.csv",
-                    vectors_dir=Path(corpus) / "mswc_vectors" / code,
-                    target_words=targets,
-                    outdir=destination,
+                counts[str(destination)] = _experiment_from_sources(
+                    Path(corpus),
+                    code,
+                    destination,
+                    targets=targets,
                     known_words=min(100, params.nontarget_words // 2),
                     unknown_words=min(100, params.nontarget_words // 2),
                     clips_per_word=params.experiment_clips_per_word(),
@@ -73,8 +91,51 @@ def make_synthetic(
     return counts
 
 
+def make_spoken(data_dir: Path, *, params, overwrite: bool = False) -> dict:
+    """Synthesize and embed the spoken corpus in a temp folder and build one experiment per language."""
+    from selection.spoken_corpus import SPOKEN_TARGETS, write_spoken_corpus
+
+    log.info(
+        "synthesizing the spoken-word corpus (%s) into %s with eSpeak NG and the speech-embedding model: "
+        "about %d s per language on 2 cores",
+        ", ".join(params.languages),
+        data_dir,
+        max(1, round(75 * params.scale)),
+    )
+    started = time.perf_counter()
+    counts = {}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".spoken-") as corpus:
+        write_spoken_corpus(corpus, params)
+        for code in params.languages:
+            destination = data_dir / experiment_folder_name(code)
+            if experiment_present(destination) and not overwrite:
+                continue
+            counts[str(destination)] = _experiment_from_sources(
+                Path(corpus),
+                code,
+                destination,
+                targets=SPOKEN_TARGETS[code],
+                known_words=params.known_words(),
+                unknown_words=params.nontarget_words - params.known_words(),
+                clips_per_word=params.experiment_clips_per_word(),
+                overwrite=overwrite,
+            )
+    log.info("spoken-word corpus written in %.1f s", time.perf_counter() - started)
+    return counts
+
+
+def _is_whole_zip(path: Path) -> bool:
+    """Whether ``path`` is a zip archive whose every member reads back with the right CRC."""
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            return bundle.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
+
+
 def _fetch(url: str, destination: Path, *, timeout: float) -> None:
-    """Download ``url`` to ``destination`` through a temp file renamed only when complete."""
+    """Download ``url`` to ``destination`` through a temp file renamed only when complete and a whole zip."""
     temp = destination.with_name(f".{destination.name}.part")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, temp.open("wb") as handle:
@@ -90,6 +151,8 @@ def _fetch(url: str, destination: Path, *, timeout: float) -> None:
             print(f"\r{destination.name}: {done / 1e6:.0f} MB done", file=sys.stderr)
         if total and done != total:
             raise BadInputError(f"{url}: download ended after {done} of {total} bytes")
+        if not _is_whole_zip(temp):
+            raise BadInputError(f"{url}: what arrived is not a whole zip archive; nothing was kept, run again")
         temp.replace(destination)
     except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as error:
         reason = getattr(error, "reason", None) or error
@@ -98,25 +161,43 @@ def _fetch(url: str, destination: Path, *, timeout: float) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _unpack(archive: Path, data_dir: Path) -> list[str]:
-    """Unpack ``archive`` into ``data_dir`` via a temp folder; refuse entries that leave it."""
-    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".unpack-") as temp:
+def _experiment_root(folder: Path) -> Path | None:
+    """``folder`` if it holds an experiment, else its only subfolder that does (an archive's top folder)."""
+    if experiment_present(folder):
+        return folder
+    inside = [path for path in folder.iterdir() if path.is_dir() and experiment_present(path)]
+    return inside[0] if len(inside) == 1 else None
+
+
+def _unpack(archive: Path, destination: Path, *, overwrite: bool) -> bool:
+    """Unpack ``archive``'s experiment into ``destination`` via a temp folder; refuse entries that leave it.
+
+    The archive may hold the experiment at its top or inside one folder. An experiment
+    already at ``destination`` is kept unless ``overwrite``. Returns whether it unpacked.
+    """
+    if experiment_present(destination) and not overwrite:
+        log.info("%s already holds the experiment; pass --overwrite to unpack %s again", destination, archive.name)
+        return False
+    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".unpack-") as temp:
         try:
             with zipfile.ZipFile(archive) as bundle:
                 for name in bundle.namelist():
                     if name.startswith("/") or ".." in Path(name).parts:
-                        raise BadInputError(f"{archive}: entry {name!r} would be written outside {data_dir}")
+                        raise BadInputError(f"{archive}: entry {name!r} would be written outside {destination}")
                 bundle.extractall(temp)
         except zipfile.BadZipFile as error:
             raise BadInputError(f"{archive}: not a zip archive ({error})") from None
-        placed = []
-        for item in sorted(Path(temp).iterdir()):
-            target = data_dir / item.name
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            item.replace(target)
-            placed.append(str(target))
-        return placed
+        root = _experiment_root(Path(temp))
+        if root is None:
+            raise BadInputError(
+                f"{archive}: holds no experiment (train_embeddings/, eval_embeddings/, allowed_training_set.yaml, "
+                "eval.yaml) at its top or in one folder"
+            )
+        previous = Path(temp) / ".previous"
+        if destination.exists():
+            destination.replace(previous)
+        root.replace(destination)
+    return True
 
 
 def download(
@@ -128,20 +209,24 @@ def download(
     seed: int = 0,
     timeout: float = 10.0,
     base_url: str = DATAPERF_BASE_URL,
+    languages: str = "en,pt,id",
 ) -> None:
     """Put a dataset into the workspace.
 
     Parameters
     ----------
-    source : {'synthetic', 'dataperf'}, default='synthetic'
-        ``synthetic``: the built-in corpus, offline. ``dataperf``: the published
-        DataPerf speech archives (needs network).
+    source : {'synthetic', 'spoken', 'dataperf'}, default='synthetic'
+        ``synthetic``: the built-in Gaussian corpus, offline, seconds. ``spoken``: the built-in
+        spoken-word corpus (eSpeak NG speech embedded by a speech model), offline, minutes; it goes
+        to ``<workspace>/spoken/`` unless ``--data_dir``. ``dataperf``: the published DataPerf
+        speech archives (needs network).
     workspace : str, default='workspace/'
         Receives the default English experiment (synthetic source).
     data_dir : str, optional
-        Receives every language's data; default ``<workspace>/data``.
+        Receives every language's experiment as ``dataperf_{language}_data/`` (the final
+        benchmark's layout); default ``<workspace>/data``.
     overwrite : bool, default=False
-        Replace a synthetic dataset already present (otherwise it is kept and nothing is done).
+        Replace a dataset already present (otherwise it is kept and nothing is done).
     scale : float, default=1.0
         Shrinks the synthetic corpus (tests use small scales).
     seed : int, default=0
@@ -150,26 +235,60 @@ def download(
         Seconds to wait for the network before giving up (dataperf source).
     base_url : str
         Where the DataPerf archives are fetched from (a mirror may be given).
+    languages : str, default='en,pt,id'
+        Comma-separated languages of the spoken corpus.
     """
     workspace_path = check_output_dir(workspace, create=True)
-    data_path = check_output_dir(data_dir or workspace_path / "data", create=True)
+    default_data = workspace_path / ("spoken" if source == "spoken" else "data")
+    data_path = check_output_dir(data_dir or default_data, create=True)
+    if source not in ("synthetic", "spoken", "dataperf"):
+        raise BadInputError(
+            f"command line: --source: unknown source {source!r}; expected synthetic, spoken or dataperf"
+        )
+    try:
+        workspace_path.mkdir(parents=True, exist_ok=True)
+        data_path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInputError(f"{error.filename}: output folder cannot be created ({error.strerror})") from None
     if source == "synthetic":
         if not isinstance(scale, (int, float)) or not 0 < scale <= 1:
             raise BadInputError(f"command line: --scale: expected a number in (0, 1]; got {scale!r}")
         params = CorpusParams(seed=int(seed), scale=float(scale))
-        languages_present = [experiment_present(data_path / code) for code in params.languages]
+        languages_present = [experiment_present(data_path / experiment_folder_name(code)) for code in params.languages]
         if not overwrite and experiment_present(workspace_path) and all(languages_present):
             log.info("synthetic dataset already present in %s; pass --overwrite to rebuild it", workspace_path)
             return
         make_synthetic(workspace_path, data_path, params=params, overwrite=overwrite)
         log.info("default experiment in %s; every language under %s", workspace_path, data_path)
+    elif source == "spoken":
+        from selection.spoken_corpus import SPOKEN_TARGETS, SpokenParams
+
+        codes = tuple(code.strip() for code in languages.split(",") if code.strip())
+        unknown = [code for code in codes if code not in SPOKEN_TARGETS]
+        if not codes or unknown:
+            raise BadInputError(
+                f"command line: --languages: {', '.join(unknown) or 'none given'}; expected some of "
+                f"{', '.join(SPOKEN_TARGETS)}"
+            )
+        if not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+            raise BadInputError(f"command line: --scale: expected a number in (0, 1]; got {scale!r}")
+        params = SpokenParams(seed=int(seed), scale=float(scale), languages=codes)
+        if not overwrite and all(experiment_present(data_path / experiment_folder_name(code)) for code in codes):
+            log.info("spoken-word corpus already present in %s; pass --overwrite to rebuild it", data_path)
+            return
+        make_spoken(data_path, params=params, overwrite=overwrite)
+        log.info("spoken-word experiments under %s (select/evaluate --language L --data_dir %s)", data_path, data_path)
     elif source == "dataperf":
-        for name in DATAPERF_ARCHIVES:
+        for language, name in DATAPERF_ARCHIVES.items():
             archive = data_path / f"dataperf_{name}_data.zip"
-            if not archive.exists():
+            if archive.exists() and not _is_whole_zip(archive):
+                log.info("%s is damaged; fetching it again (it is replaced only by a whole one)", archive)
                 _fetch(f"{base_url.rstrip('/')}/{archive.name}", archive, timeout=timeout)
-            for placed in _unpack(archive, data_path):
-                log.info("unpacked %s", placed)
+            elif not archive.exists():
+                _fetch(f"{base_url.rstrip('/')}/{archive.name}", archive, timeout=timeout)
+            destination = data_path / experiment_folder_name(language)
+            if _unpack(archive, destination, overwrite=overwrite):
+                log.info("unpacked %s into %s", archive.name, destination)
     else:
         raise BadInputError(f"command line: --source: unknown source {source!r}; expected synthetic or dataperf")
 

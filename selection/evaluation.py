@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import VotingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, f1_score
-from sklearn.svm import SVC
 
-from selection.load import LabelledVectors
 from selection.metrics import METRICS, confusion_counts, per_class_figures
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import VotingClassifier
+
+    from selection.load import LabelledVectors
 
 
 def frozen_classifier(seed: int) -> VotingClassifier:
     """The benchmark's classifier for one evaluation seed."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
     return VotingClassifier(
         estimators=[
             ("svm", SVC(probability=True, random_state=seed)),
@@ -45,6 +50,8 @@ def predict_straightforward(
 
 def metric_value(metric: str, truth: np.ndarray, predicted: np.ndarray) -> float:
     """``macro_f1`` or ``balanced_accuracy`` as scikit-learn computes it."""
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if metric == "macro_f1":

@@ -26,11 +26,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from selection.layout import EXPERIMENT_ITEMS
 from selection.progress import report_progress
 from selection.validation import ID_COLUMN, BadInputError, check_word
 from selection.write import write_embeddings
-
-EXPERIMENT_ITEMS = ("train_embeddings", "eval_embeddings", "allowed_training_set.yaml", "eval.yaml")
 
 
 def read_metadata(path: str | Path, language: str) -> dict:

@@ -8,19 +8,18 @@ each word's clips in listed order.
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
 
+from selection.documents import read_json, read_text, read_yaml  # noqa: F401 - part of this module's API
 from selection.progress import report_progress
 from selection.validation import (
     EMBEDDING_DIM,
@@ -33,13 +32,12 @@ from selection.validation import (
     check_vector_column,
     check_vectors,
     clip_word,
+    config_key_warnings,
     describe_items,
 )
 
-MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
-MAX_TRAIN_FILE_BYTES = 16 * 1024 * 1024
+log = logging.getLogger("dataperf")
 READ_THREADS = max(1, min(8, len(os.sched_getaffinity(0))))
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -56,62 +54,24 @@ def class_names_of(sample_ids: dict) -> list[str]:
     return [NONTARGET, *sorted(sample_ids["targets"])]
 
 
-def read_text(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> str:
-    """A whole UTF-8 text file, refusing one larger than ``max_bytes``."""
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise BadInputError(f"{path}: is a folder; expected a file") from None
-    except OSError as error:
-        raise BadInputError(f"{path}: cannot be read ({error.strerror})") from None
-    if len(data) > max_bytes:
-        raise BadInputError(f"{path}: file is larger than {max_bytes} bytes; the harness reads no more than that")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise BadInputError(f"{path}: byte {error.start} is not UTF-8 text") from None
+DOWNLOAD_HINT = "run download first (python -m selection.download) or pass the flag"
+SELECT_HINT = "run select first (python -m selection.main) or pass the flag"
 
 
-def read_yaml(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
-    """Parse a YAML file with the safe loader only (tags that build objects are refused)."""
-    text = read_text(path, max_bytes=max_bytes)
-    try:
-        return yaml.load(text, Loader=_SafeLoader)
-    except yaml.constructor.ConstructorError as error:
-        where = _yaml_mark(error.problem_mark)
-        raise BadInputError(f"{path}:{where} {error.problem}; only plain YAML (no object tags) is read") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise BadInputError(f"{path}:{_yaml_mark(mark)} invalid YAML: {problem}") from None
-    except RecursionError:
-        raise BadInputError(f"{path}: YAML nested too deeply") from None
-
-
-def _yaml_mark(mark: Any) -> str:
-    return f" line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
-
-
-def read_json(path: str | Path, *, max_bytes: int = MAX_TRAIN_FILE_BYTES) -> Any:
-    """Parse a JSON file of at most ``max_bytes`` bytes."""
-    text = read_text(path, max_bytes=max_bytes)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BadInputError(
-            f"{path}: not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
-        ) from None
-    except RecursionError:
-        raise BadInputError(f"{path}: JSON nested too deeply") from None
+def require_inputs(paths: dict[str, str | Path | None], *, hint: str) -> None:
+    """Every named input path exists; else one line naming the flag, the path and what to run first."""
+    for flag, path in paths.items():
+        if path is not None and not Path(path).exists():
+            raise BadInputError(f"{path}: {flag}: not found; {hint}")
 
 
 def load_config(path: str | Path) -> dict:
-    """The harness config with defaults filled in (see :func:`check_config`)."""
-    return check_config(read_yaml(path), file=str(path))
+    """The harness config with defaults filled in (see :func:`check_config`); near-miss keys are warned about."""
+    raw = read_yaml(path)
+    config = check_config(raw, file=str(path))
+    for warning in config_key_warnings(raw, file=str(path)):
+        log.warning("warning: %s", warning)
+    return config
 
 
 def load_sample_ids(path: str | Path) -> dict:
@@ -125,6 +85,7 @@ def load_vectors(
     *,
     class_names: list[str] | None = None,
     desc: str = "loading",
+    dim: int | None = None,
 ) -> LabelledVectors:
     """Load the vectors of every listed clip, in the benchmark's row order.
 
@@ -138,6 +99,9 @@ def load_vectors(
         Class names by class id; defaults to :func:`class_names_of` ``(sample_ids)``.
     desc : str, default="loading"
         Label of the progress lines on stderr.
+    dim : int, optional
+        The vector length every clip must have; default the length of the first file's vectors
+        (1024 in the published data; an experiment made by ``selection.embed`` has its model's).
 
     Returns
     -------
@@ -163,7 +127,9 @@ def load_vectors(
     ends = np.cumsum(lengths)
     starts = ends - lengths
     total = int(lengths.sum())
-    matrix = np.empty((total, EMBEDDING_DIM), dtype=np.float32)
+    if dim is None:
+        dim = _vector_length(embeddings_dir / f"{reads[0][0]}.parquet") if reads else EMBEDDING_DIM
+    matrix = np.empty((total, dim), dtype=np.float32)
     labels = np.empty(total, dtype=np.int64)
     ids_in_order: list[str] = []
 
@@ -171,7 +137,9 @@ def load_vectors(
         word, ids, label, listed_order = reads[index]
         start, end = int(starts[index]), int(ends[index])
         labels[start:end] = label
-        return _read_clips(embeddings_dir / f"{word}.parquet", ids, out=matrix[start:end], listed_order=listed_order)
+        return _read_clips(
+            embeddings_dir / f"{word}.parquet", ids, out=matrix[start:end], listed_order=listed_order, dim=dim
+        )
 
     pool = ThreadPoolExecutor(max_workers=READ_THREADS)
     try:
@@ -202,8 +170,10 @@ def embeddings_dict(sample_ids: dict, vectors: LabelledVectors, audio: list | No
 
 
 def _open_parquet(path: Path) -> pq.ParquetFile:
-    if not path.is_file():
+    if not path.exists():
         raise BadInputError(f"{path}: file not found; expected the parquet file of word {path.stem!r}")
+    if not path.is_file():
+        raise BadInputError(f"{path}: is not a regular file; expected the parquet file of word {path.stem!r}")
     try:
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
@@ -219,7 +189,24 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
     return parquet
 
 
-def _read_clips(path: Path, wanted: list[str], *, out: np.ndarray, listed_order: bool) -> list[str]:
+def _vector_length(path: Path) -> int:
+    """The length of the first vector in ``path``: the length every vector of a load must have."""
+    parquet = _open_parquet(path)
+    vector_type = parquet.schema_arrow.field(VECTOR_COLUMN).type
+    if pa.types.is_fixed_size_list(vector_type):
+        return int(vector_type.list_size)
+    try:
+        for group in range(parquet.num_row_groups):
+            column = parquet.read_row_group(group, columns=[VECTOR_COLUMN], use_threads=False).column(0)
+            if len(column):
+                lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+                return int(lengths[0]) if lengths[0] == lengths[0] else EMBEDDING_DIM
+    except (pa.ArrowException, OSError) as error:
+        raise BadInputError(f"{path}: column {VECTOR_COLUMN} cannot be read ({error})") from None
+    return EMBEDDING_DIM
+
+
+def _read_clips(path: Path, wanted: list[str], *, out: np.ndarray, listed_order: bool, dim: int) -> list[str]:
     """Fill ``out`` with the vectors of ``wanted`` from one parquet file; return the IDs in row order.
 
     Only the row groups that hold a wanted clip are read, and rows are picked out
@@ -261,15 +248,17 @@ def _read_clips(path: Path, wanted: list[str], *, out: np.ndarray, listed_order:
         raise BadInputError(f"{path}: column {VECTOR_COLUMN} cannot be read ({error})") from None
     if vectors.null_count:
         first = int(np.flatnonzero(vectors.is_null().to_numpy(zero_copy_only=False))[0])
-        raise BadInputError(f"{path}: {ids_in_file_order[first]}: vector is null; expected {EMBEDDING_DIM} floats")
+        raise BadInputError(f"{path}: {ids_in_file_order[first]}: vector is null; expected {dim} floats")
     lengths = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
-    check_vectors(lengths, None, ids_in_file_order, file=str(path))
+    check_vectors(lengths, None, ids_in_file_order, file=str(path), dim=dim)
     values = vectors.flatten()
     if values.null_count:
-        first = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0]) // EMBEDDING_DIM
+        first = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0]) // dim
         raise BadInputError(f"{path}: {ids_in_file_order[first]}: vector holds null values; expected floats")
-    matrix = values.to_numpy(zero_copy_only=False).reshape(len(rows), EMBEDDING_DIM)
-    check_vectors(lengths, matrix, ids_in_file_order, file=str(path))
+    matrix = values.to_numpy(zero_copy_only=False).reshape(len(rows), dim)
+    if matrix.dtype != np.float32:
+        matrix = _narrow_to_float32(matrix, ids_in_file_order, file=str(path))
+    check_vectors(lengths, matrix, ids_in_file_order, file=str(path), dim=dim)
     if listed_order:
         out[which] = matrix
         return list(wanted)
@@ -277,21 +266,44 @@ def _read_clips(path: Path, wanted: list[str], *, out: np.ndarray, listed_order:
     return ids_in_file_order
 
 
+def _narrow_to_float32(matrix: np.ndarray, ids: list[str], *, file: str) -> np.ndarray:
+    """``matrix`` as float32, refusing finite values that float32 cannot hold (they would become inf)."""
+    with np.errstate(over="ignore"):
+        narrowed = matrix.astype(np.float32)
+    overflow = np.flatnonzero(np.isfinite(matrix).all(axis=1) & ~np.isfinite(narrowed).all(axis=1))
+    if overflow.size:
+        raise BadInputError(
+            f"{file}: {describe_items([ids[overflow[0]]], cap=1)}: vector holds values beyond float32's range "
+            "(about ±3.4e38); expected values a float32 vector can hold"
+        )
+    return narrowed
+
+
 def load_audio(clip_ids: list[str], audio_dir: str | Path) -> list[np.ndarray]:
-    """Each clip's 16 kHz wav at ``<audio_dir>/<clip_id>``, as loaded by scipy."""
+    """Each clip's audio at ``<audio_dir>/<clip_id>``.
+
+    A 16 kHz wav is given as scipy reads it (int16 samples for 16-bit PCM), as in the benchmark;
+    any other format or sample rate (flac, ogg/opus, a 44.1 kHz wav, ...) is read by
+    :func:`selection.audio.read_clip`: float32 in [-1, 1], 16 kHz, mono, one second.
+    """
     from scipy.io import wavfile
+
+    from selection.audio import BadAudioError, read_clip
 
     audio_dir = Path(audio_dir)
     waves = []
     for clip_id in report_progress(clip_ids, desc="loading audio", unit="clips"):
         path = audio_dir / clip_id
+        if not path.exists():
+            raise BadInputError(f"{path}: {clip_id}: audio file not found")
         try:
-            rate, samples = wavfile.read(path)
-        except FileNotFoundError:
-            raise BadInputError(f"{path}: {clip_id}: audio file not found") from None
-        except (ValueError, OSError) as error:
-            raise BadInputError(f"{path}: {clip_id}: not a readable wav file ({error})") from None
+            rate, samples = wavfile.read(path) if path.suffix.lower() == ".wav" else (None, None)
+        except (ValueError, OSError):
+            rate = None
         if rate != 16000:
-            raise BadInputError(f"{path}: {clip_id}: sample rate is {rate} Hz; expected 16000")
+            try:
+                samples = read_clip(path)
+            except BadAudioError as error:
+                raise BadInputError(f"{error}; clip {clip_id}") from None
         waves.append(samples)
     return waves

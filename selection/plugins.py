@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+import sysconfig
 import time
 import traceback
+from pathlib import Path
 
 from selection.selection import TrainingSetSelection
 from selection.validation import BadInputError, check_selection_result, check_train_set
+
+
+def add_plugin_dir(plugin_dir: str | Path) -> None:
+    """Put ``plugin_dir`` first on the import path, so the config can name modules kept there."""
+    folder = Path(plugin_dir)
+    if not folder.is_dir():
+        raise BadInputError(
+            f"{folder}: --plugin_dir: not a folder; expected the folder holding your algorithm's module"
+        )
+    sys.path.insert(0, str(folder.resolve()))
 
 
 def load_algorithm_class(config: dict, *, file: str) -> type[TrainingSetSelection]:
@@ -65,14 +79,46 @@ def run_algorithm(
     except (KeyboardInterrupt, BadInputError):
         raise
     except (Exception, SystemExit) as error:  # noqa: BLE001 - a participant's algorithm may raise anything
-        where = traceback.extract_tb(error.__traceback__)[-1]
+        if os.environ.get("DATAPERF_TRACEBACK"):
+            traceback.print_exception(error, file=sys.stderr)
         raise BadInputError(
-            f"{name}.select(): raised {type(error).__name__}: {_first_line(error)} (at {where.filename}:{where.lineno})"
+            f"{name}.select(): raised {type(error).__name__}: {_first_line(error)} ({where_raised(error)})"
         ) from None
     seconds = time.perf_counter() - started
     document = check_selection_result(result, algorithm=name)
     train_set, warnings = check_train_set(document, file=f"{name}.select()", allowed=allowed, limit=train_size)
     return train_set, warnings, seconds
+
+
+_HARNESS = Path(__file__).resolve().parent
+_SHIPPED_ALGORITHMS = _HARNESS / "implementations"
+_LIBRARIES = {Path(sysconfig.get_paths()[name]).resolve() for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+
+
+def _is_participant_code(filename: str) -> bool:
+    """Code of an algorithm: neither the harness (shipped algorithms aside) nor an installed library."""
+    if filename.startswith("<"):
+        return False
+    path = Path(filename).resolve()
+    if path.is_relative_to(_SHIPPED_ALGORITHMS):
+        return True
+    return not path.is_relative_to(_HARNESS) and not any(path.is_relative_to(root) for root in _LIBRARIES)
+
+
+def where_raised(error: BaseException) -> str:
+    """``at <file>:<line>`` of the innermost frame of the algorithm's own code, and where it surfaced if deeper.
+
+    An error raised inside a harness helper or a library the algorithm called is reported
+    at the algorithm's line that made the call.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "where unknown"
+    innermost = frames[-1]
+    own = [frame for frame in frames if _is_participant_code(frame.filename)]
+    if not own or own[-1] is innermost:
+        return f"at {innermost.filename}:{innermost.lineno}"
+    return f"at {own[-1].filename}:{own[-1].lineno}, inside {innermost.filename}:{innermost.lineno}"
 
 
 def _first_line(error: BaseException) -> str:

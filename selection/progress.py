@@ -1,9 +1,8 @@
-"""Periodic progress lines on stderr for long loops; silent for loops that end quickly."""
+"""Progress bars on stderr for long loops (tqdm), quiet for loops that end within two seconds."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -11,28 +10,26 @@ Item = TypeVar("Item")
 
 
 def report_progress(
-    items: Iterable[Item],
-    *,
-    desc: str,
-    unit: str = "items",
-    total: int | None = None,
-    every_seconds: float = 2.0,
+    items: Iterable[Item], *, desc: str, unit: str = "items", total: int | None = None
 ) -> Iterator[Item]:
-    """Yield ``items``, printing ``desc: done/total unit`` at most every ``every_seconds``.
+    """``items`` through a tqdm bar on stderr that appears only once the loop has run two seconds.
 
-    A final line is printed only if an intermediate one was, so quick loops stay quiet.
+    On a terminal the bar redraws in place; in a log (stderr not a terminal) it adds a line at
+    most every 2 seconds.
     """
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
-    started = last = time.monotonic()
-    printed = False
-    done = 0
-    for done, item in enumerate(items, start=1):
-        yield item
-        now = time.monotonic()
-        if now - last >= every_seconds:
-            of = f"/{total}" if total is not None else ""
-            print(f"{desc}: {done}{of} {unit} ({now - started:.0f} s)", file=sys.stderr, flush=True)
-            last, printed = now, True
-    if printed:
-        print(f"{desc}: {done} {unit} done ({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+    from tqdm import tqdm
+
+    interactive = sys.stderr.isatty()
+    return iter(
+        tqdm(
+            items,
+            desc=desc,
+            unit=f" {unit}",
+            total=total,
+            file=sys.stderr,
+            delay=2.0,
+            mininterval=0.5 if interactive else 2.0,
+            dynamic_ncols=interactive,
+            leave=True,
+        )
+    )

@@ -2,51 +2,82 @@
 
 Usage::
 
-    python -m selection.run [--workspace workspace/] [--config_file F] [--train_size N]
+    python -m selection.run [--workspace workspace/] [--config_file F] [--train_size N] [--language en|id|pt]
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":
+    from selection.cli import exit_quietly_on_ctrl_c
+
+    exit_quietly_on_ctrl_c()
 
 from pathlib import Path
 
 from selection.cli import run_command
 from selection.download import download
+from selection.layout import check_language, experiment_paths, experiment_present, submission_file_name
+from selection.load import load_config
 from selection.main import select
 
 
-def run(workspace: str = "workspace/", config_file: str | None = None, train_size: int | None = None) -> None:
+def run(
+    workspace: str = "workspace/",
+    config_file: str | None = None,
+    train_size: int | None = None,
+    language: str | None = None,
+) -> None:
     """``download`` (synthetic, skipped when present), then ``select``, then ``evaluate``.
+
+    A workspace that already holds an experiment at its root (one ``selection.embed`` made, say)
+    is used as it is.
 
     Parameters
     ----------
     workspace : str, default='workspace/'
-        Folder with the config; receives the dataset, ``train.json`` and ``results.json``.
+        Folder with the config; receives the dataset, the train.json and the results.
     config_file : str, optional
         Default ``<workspace>/dataperf_speech_config.yaml``.
     train_size : int, optional
         Overrides the config's ``train_set_size_limit``.
+    language : str, optional
+        Work on that language's experiment (``<workspace>/data/dataperf_{language}_data/``) and
+        name the files for its leaderboard, as ``select --language`` and ``evaluate --language`` do.
     """
     from eval import evaluate
 
     folder = Path(workspace)
     config = config_file or str(folder / "dataperf_speech_config.yaml")
-    download(source="synthetic", workspace=str(folder))
+    if language is not None:
+        language = check_language(language)
+    if language is not None or not experiment_present(folder):
+        download(source="synthetic", workspace=str(folder))
+    paths = experiment_paths(language, workspace=folder, data_dir=folder / "data")
     select(
-        allowed_training_set=str(folder / "allowed_training_set.yaml"),
-        train_embeddings_dir=str(folder / "train_embeddings"),
+        allowed_training_set=str(paths["allowed_training_set"]),
+        train_embeddings_dir=str(paths["train_embeddings_dir"]),
         outdir=str(folder),
         config_file=config,
         train_size=train_size,
+        language=language,
     )
+    size = train_size if train_size is not None else load_config(config)["train_set_size_limit"]
     evaluate(
-        eval_embeddings_dir=str(folder / "eval_embeddings"),
-        train_embeddings_dir=str(folder / "train_embeddings"),
-        allowed_training_set=str(folder / "allowed_training_set.yaml"),
-        eval_file=str(folder / "eval.yaml"),
-        train_file=str(folder / "train.json"),
+        eval_embeddings_dir=str(paths["eval_embeddings_dir"]),
+        train_embeddings_dir=str(paths["train_embeddings_dir"]),
+        allowed_training_set=str(paths["allowed_training_set"]),
+        eval_file=str(paths["eval_file"]),
+        train_file=str(folder / (submission_file_name(language, size) if language else "train.json")),
         config_file=config,
         train_size=train_size,
+        language=language,
     )
+
+
+if __name__ == "__main__":
+    from selection.cli import exit_quietly_on_ctrl_c
+
+    exit_quietly_on_ctrl_c()
 
 
 if __name__ == "__main__":

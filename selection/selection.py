@@ -38,7 +38,8 @@ class Pool:
 
     Attributes
     ----------
-    matrix : ndarray of shape (N, 1024), float32
+    matrix : ndarray of shape (N, D), float32
+        D is 1024 for the published data; an experiment made by ``selection.embed`` has its model's length.
     labels : ndarray of shape (N,), int64
         Class ids: 0 is nontarget, targets sorted by name get 1..k.
     ids : list of str, length N
@@ -126,7 +127,8 @@ def pool_from_embeddings(embeddings: dict[str, Any]) -> Pool:
     class_id = {name: i for i, name in enumerate(class_names)}
     clips = [(class_id[w], clip) for w, items in embeddings["targets"].items() for clip in items]
     clips += [(0, clip) for clip in embeddings["nontargets"]]
-    matrix = np.empty((len(clips), EMBEDDING_DIM), dtype=np.float32)
+    dim = len(clips[0][1]["feature_vector"]) if clips else EMBEDDING_DIM
+    matrix = np.empty((len(clips), dim), dtype=np.float32)
     for row, (_, clip) in enumerate(clips):
         matrix[row] = clip["feature_vector"]
     labels = np.array([label for label, _ in clips], dtype=np.int64)

@@ -10,10 +10,13 @@ Loaders, algorithms and scoring never check input again.
 from __future__ import annotations
 
 import numbers
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
+from selection.errors import BadInputError
 
 METRICS = ("macro_f1", "balanced_accuracy")
 DEFAULT_EVAL_SEEDS = [5, 69, 98, 70, 95, 64, 37, 11, 4, 32]
@@ -23,22 +26,35 @@ VECTOR_COLUMN = "mswc_embedding_vector"
 NONTARGET = "nontarget"
 
 
-class BadInputError(ValueError):
-    """A user-supplied file, flag or plugin result is wrong; the message says where and how."""
-
-
 def describe_items(items: Iterable[Any], *, cap: int = 5) -> str:
     """Sorted, quoted, capped list of offenders: ``'a', 'b', ... (3 more)``."""
     ordered = sorted({str(item) for item in items})
-    shown = ", ".join(repr(item) for item in ordered[:cap])
+    shown = ", ".join(_short(item, 120) for item in ordered[:cap])
     if len(ordered) > cap:
         shown += f", ... ({len(ordered) - cap} more)"
     return shown
 
 
+_BOUNDED = reprlib.Repr()
+_BOUNDED.maxlevel, _BOUNDED.maxlist, _BOUNDED.maxdict, _BOUNDED.maxtuple, _BOUNDED.maxset = 2, 4, 4, 4, 4
+_BOUNDED.maxstring = _BOUNDED.maxother = _BOUNDED.maxlong = 120
+
+
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A bounded ``repr``: never formats more than about ``limit`` characters of an untrusted value."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+    else:
+        try:
+            text = _BOUNDED.repr(value)
+        except ValueError:  # an integer longer than Python converts to text
+            text = f"<{type(value).__name__} too long to show>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key_name(word: Any) -> str:
+    """A word as it appears in a key path (``targets.<word>``), bounded."""
+    return word if isinstance(word, str) and len(word) <= 60 else _short(word)
 
 
 def _type_name(value: Any) -> str:
@@ -139,10 +155,11 @@ def check_sample_ids(obj: Any, *, file: str, require_clips: bool = True) -> dict
         )
     normalized: dict[str, list[str]] = {}
     for word, ids in targets.items():
-        check_word(word, file=file, key=f"targets.{word}")
-        normalized[word] = _check_id_list(ids, file=file, key=f"targets.{word}")
+        key = f"targets.{_key_name(word)}"
+        check_word(word, file=file, key=key)
+        normalized[word] = _check_id_list(ids, file=file, key=key)
         if require_clips and not normalized[word]:
-            raise BadInputError(f"{file}: targets.{word}: no clips listed; expected at least one")
+            raise BadInputError(f"{file}: {key}: no clips listed; expected at least one")
     if require_clips and not normalized:
         raise BadInputError(f"{file}: targets: no target words; expected at least one")
     nontargets = _check_id_list(obj["nontargets"], file=file, key="nontargets")
@@ -157,7 +174,7 @@ def check_sample_ids(obj: Any, *, file: str, require_clips: bool = True) -> dict
         for i, clip_id in enumerate(ids):
             if clip_id in seen:
                 raise BadInputError(
-                    f"{file}: {label}[{i}]: ID {clip_id!r} is listed twice "
+                    f"{file}: {label}[{i}]: ID {_short(clip_id, 120)} is listed twice "
                     f"(also under {seen[clip_id]}); expected each clip once"
                 )
             seen[clip_id] = label
@@ -224,12 +241,13 @@ def check_train_set(
             allowed_label = label_of.get(clip_id)
             if allowed_label == label:
                 continue
+            shown = _short(clip_id, 120)
             if allowed_label is not None:
-                problem = f"ID {clip_id!r} is under {allowed_label} in the allowed pool"
+                problem = f"ID {shown} is under {allowed_label} in the allowed pool"
             elif clip_id in eval_ids:
-                problem = f"ID {clip_id!r} is an evaluation clip, not in the allowed pool"
+                problem = f"ID {shown} is an evaluation clip, not in the allowed pool"
             else:
-                problem = f"ID {clip_id!r} is not in the allowed pool"
+                problem = f"ID {shown} is not in the allowed pool"
             raise BadInputError(f"{file}: {label}[{i}]: {problem}")
 
     total = sum(len(ids) for ids in selection["targets"].values()) + len(selection["nontargets"])
@@ -290,6 +308,44 @@ CONFIG_DEFAULTS: dict[str, Any] = {
 }
 
 
+SHIPPED_ALGORITHM_KEYS = (
+    "cv_target_splits",
+    "cv_nontarget_splits",
+    "coverage_pca_dims",
+    "coverage_neighbours",
+    "coverage_min_agreement",
+    "coverage_nontarget_fraction",
+    "cleanlab_folds",
+    "cleanlab_extra_fraction",
+    "cleanlab_medoid_sample",
+    "cleanlab_pca_dims",
+)
+
+
+def config_key_warnings(raw: Any, *, file: str) -> list[str]:
+    """One line per unknown key that looks like a misspelled known one (``train_set_size_limt``).
+
+    Unknown keys stay allowed (participants add their own settings); only near misses are named.
+    """
+    import difflib
+
+    if not isinstance(raw, Mapping):
+        return []
+    known = [*CONFIG_DEFAULTS, *SHIPPED_ALGORITHM_KEYS]
+    warnings = []
+    for key in raw:
+        if not isinstance(key, str) or key in known:
+            continue
+        near = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+        if near:
+            used = repr(CONFIG_DEFAULTS[near[0]]) if near[0] in CONFIG_DEFAULTS else "the algorithm's default"
+            warnings.append(
+                f"{file}: {_key_name(key)}: unknown key, close to {near[0]!r} (a typo?); "
+                f"{near[0]} keeps {used} unless set"
+            )
+    return warnings
+
+
 def check_config(raw: Any, *, file: str) -> dict:
     """Fill defaults into the harness config and check the keys the harness knows.
 
@@ -340,25 +396,27 @@ def check_vector_column(vector_type: Any, id_type: Any, *, file: str) -> None:
         raise BadInputError(f"{file}: column {VECTOR_COLUMN}: expected a list of floats; got {vector_type}")
 
 
-def check_vectors(lengths: np.ndarray, matrix_rows: np.ndarray | None, ids: list[str], *, file: str) -> None:
-    """Every vector has :data:`EMBEDDING_DIM` finite values.
+def check_vectors(
+    lengths: np.ndarray, matrix_rows: np.ndarray | None, ids: list[str], *, file: str, dim: int = EMBEDDING_DIM
+) -> None:
+    """Every vector has ``dim`` finite values (the length of the first file's vectors, 1024 in the published data).
 
     ``lengths`` holds each row's vector length; ``matrix_rows`` the rows (only
     read when every length is right).
     """
-    wrong = np.flatnonzero(lengths != EMBEDDING_DIM)
+    wrong = np.flatnonzero(lengths != dim)
     if wrong.size:
         first = wrong[0]
         raise BadInputError(
-            f"{file}: {ids[first]}: vector has {int(lengths[first])} values; expected {EMBEDDING_DIM}"
-            + (f" ({wrong.size - 1} more rows wrong)" if wrong.size > 1 else "")
+            f"{file}: {_short(ids[first], 120)}: vector has {int(lengths[first])} values; expected {dim}, "
+            "the length of the other vectors" + (f" ({wrong.size - 1} more rows wrong)" if wrong.size > 1 else "")
         )
     if matrix_rows is None:
         return
     bad = np.flatnonzero(~np.isfinite(matrix_rows).all(axis=1))
     if bad.size:
         raise BadInputError(
-            f"{file}: {ids[bad[0]]}: vector holds NaN or infinite values; expected finite numbers"
+            f"{file}: {_short(ids[bad[0]], 120)}: vector holds NaN or infinite values; expected finite numbers"
             + (f" ({bad.size - 1} more rows)" if bad.size > 1 else "")
         )
 

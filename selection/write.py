@@ -7,41 +7,78 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+from selection.errors import BadInputError
 
-from selection.validation import ID_COLUMN, BadInputError
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 EMBEDDING_ROW_GROUP = 512
 
 
 def check_output_dir(folder: str | Path, *, create: bool = False) -> Path:
-    """The folder an output goes to: it must exist (or be creatable) and be writable."""
+    """The folder an output goes to: it must be a writable folder, or (``create``) be creatable there.
+
+    Nothing is created here: a missing folder is made only when its first output is
+    written (:func:`write_bytes_atomic`), so a run that rejects its input leaves no trace.
+    """
     folder = Path(folder)
-    if create:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise BadInputError(f"{folder}: output folder cannot be created ({error.strerror})") from None
-    if not folder.is_dir():
-        raise BadInputError(f"{folder}: output folder does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInputError(f"{folder}: output folder is not writable")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        if not create:
+            raise BadInputError(f"{folder}: output folder does not exist")
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == folder:
+            raise BadInputError(f"{folder}: output path is not a folder")
+        raise BadInputError(f"{folder}: output folder cannot be created ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == folder:
+            raise BadInputError(f"{folder}: output folder is not writable")
+        raise BadInputError(f"{folder}: output folder cannot be created ({existing} is not writable)")
     return folder
+
+
+def check_output_file(path: str | Path, *, inputs: dict[str, str | Path | None], flag: str) -> Path:
+    """An output file path that may be written: not a device, FIFO or folder, and none of the inputs.
+
+    ``inputs`` maps each input flag to its path; an output naming one of them would destroy it.
+    """
+    path = Path(path)
+    check_output_dir(path.parent, create=True)
+    if path.is_symlink() or path.exists():
+        if path.is_dir():
+            raise BadInputError(f"{path}: {flag}: is a folder; expected a file path to write")
+        if not path.is_file():
+            raise BadInputError(f"{path}: {flag}: is not a regular file (a device, pipe or socket); expected a file")
+    for input_flag, input_path in inputs.items():
+        if input_path is None:
+            continue
+        try:
+            same = Path(input_path).exists() and path.exists() and path.samefile(input_path)
+        except OSError:
+            same = False
+        if same or path.resolve() == Path(input_path).resolve():
+            raise BadInputError(f"{path}: {flag}: is also the input {input_flag}; expected a separate output file")
+    return path
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either untouched or complete.
 
-    On any failure, including Ctrl-C, the temp file is removed and an existing
-    ``path`` keeps its old content.
+    Missing parent folders are created first. On any failure, including Ctrl-C, the
+    temp file is removed and an existing ``path`` keeps its old content.
     """
     path = Path(path)
-    folder = check_output_dir(path.parent)
-    descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInputError(f"{path.parent}: output folder cannot be created ({error.strerror})") from None
+    folder = check_output_dir(path.parent)
+    temp_name = None
+    try:
+        descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -51,12 +88,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         os.chmod(temp_name, 0o666 & ~umask)
         os.replace(temp_name, path)
     except OSError as error:
-        _remove_quietly(temp_name)
-        if error.errno == errno.ENOSPC:
+        if temp_name is not None:
+            _remove_quietly(temp_name)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise BadInputError(f"{path}: disk full while writing; the file was left as it was") from None
         raise BadInputError(f"{path}: cannot be written ({error.strerror}); the file was left as it was") from None
     except BaseException:
-        _remove_quietly(temp_name)
+        if temp_name is not None:
+            _remove_quietly(temp_name)
         raise
 
 
@@ -79,4 +118,8 @@ def write_embeddings(table: pa.Table, path: str | Path) -> None:
     Row groups of :data:`EMBEDDING_ROW_GROUP` clips let a reader that picks a few clips
     decode little; the vectors get no dictionary (floats rarely repeat).
     """
+    import pyarrow.parquet as pq
+
+    from selection.validation import ID_COLUMN
+
     pq.write_table(table, path, row_group_size=EMBEDDING_ROW_GROUP, use_dictionary=[ID_COLUMN])

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,7 @@ def make_dataset(
     nontarget_words=("cat", "dog", "tree", "house"),
     unknown_words=("moon", "star"),
     per_word=8,
+    dim=1024,
 ) -> dict:
     """A small experiment: words are clusters of non-negative 1024-d vectors.
 
@@ -49,11 +52,11 @@ def make_dataset(
     train_dir, eval_dir = root / "train_embeddings", root / "eval_embeddings"
     train_dir.mkdir(parents=True)
     eval_dir.mkdir()
-    centers = {w: rng.gamma(1.0, 1.0, 1024) for w in (*targets, *nontarget_words, *unknown_words)}
+    centers = {w: rng.gamma(1.0, 1.0, dim) for w in (*targets, *nontarget_words, *unknown_words)}
 
     def clips(word: str, n: int, tag: str) -> tuple[list[str], np.ndarray]:
         ids = [f"{word}/common_voice_en_{tag}{i:04d}.wav" for i in rng.permutation(n)]
-        vectors = np.maximum(centers[word] + rng.normal(0, 1.2, (n, 1024)), 0).astype(np.float32)
+        vectors = np.maximum(centers[word] + rng.normal(0, 1.2, (n, dim)), 0).astype(np.float32)
         return ids, vectors
 
     allowed = {"targets": {}, "nontargets": []}
@@ -116,6 +119,19 @@ def dataset(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def let_files_settle() -> None:
+    """Wait out the cache's one-second rule: files changed (ctime) within the last second are not cached."""
+    time.sleep(1.05)
+
+
+@pytest.fixture
+def selected(dataset: Path) -> Path:
+    """A small experiment with ``select``'s train.json, its files old enough for the cache to keep them."""
+    assert run_cli(*select_args(dataset)).returncode == 0
+    let_files_settle()
+    return dataset
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a harness command as a user would, with the repo importable."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
@@ -161,3 +177,17 @@ def eval_args(root: Path, config: Path | None = None, train_file: Path | None = 
 
 def read_json(path: Path):
     return json.loads(path.read_text())
+
+
+def published_like_archives(mirror: Path, tmp_path: Path) -> None:
+    """Archives laid out like the published ones: en's experiment at its top, id's and pt's inside a folder."""
+    mirror.mkdir()
+    for language, name, nested in (("en", "eng", False), ("id", "ind", True), ("pt", "por", True)):
+        experiment = tmp_path / f"made-{language}"
+        make_dataset(experiment, seed=len(language) + ord(language[0]))
+        (experiment / "dataperf_speech_config.yaml").unlink()
+        with zipfile.ZipFile(mirror / f"dataperf_{name}_data.zip", "w") as bundle:
+            for path in sorted(experiment.rglob("*")):
+                if path.is_file():
+                    inside = path.relative_to(experiment)
+                    bundle.write(path, f"dataperf_{language}_data/{inside}" if nested else str(inside))

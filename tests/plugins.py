@@ -54,3 +54,19 @@ class Slow(TrainingSetSelection):
         print("slow plugin started", file=sys.stderr, flush=True)
         time.sleep(60)
         return self.pool.to_training_set([0, len(self.pool.ids) - 1])
+
+
+class CallsHelperBadly(TrainingSetSelection):
+    """Raises inside a harness helper: the message must still point at this file."""
+
+    def select(self):
+        return self.pool.to_training_set([10**6])
+
+
+class BandEnergies:
+    """A user's own embedding model for ``selection.embed --model tests.plugins:BandEnergies``: 16 log band energies."""
+
+    def embed(self, waveforms):
+        spectrum = np.abs(np.fft.rfft(waveforms, axis=1)) ** 2
+        bands = np.array_split(spectrum, 16, axis=1)
+        return np.log1p(np.stack([band.sum(axis=1) for band in bands], axis=1)).astype(np.float32)

@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import eval_args, read_json, run_cli, select_args, write_config
 
+pytestmark = pytest.mark.xdist_group("bench")
+
 
 @pytest.fixture(scope="module")
 def small_workspace(tmp_path_factory) -> Path:
@@ -53,7 +55,7 @@ def test_bench_score_equals_select_then_evaluate(small_workspace: Path, algorith
     assert row["algorithm"] == algorithm and row["language"] == "pt" and row["size"] == 25
     assert f"| pt | {algorithm} | 25 |" in done.stdout
 
-    experiment = small_workspace / "data" / "pt"
+    experiment = small_workspace / "data" / "dataperf_pt_data"
     config = write_config(
         experiment / "config.yaml",
         train_set_size_limit=25,

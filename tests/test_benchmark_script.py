@@ -35,3 +35,5 @@ def test_benchmark_runs_at_small_scale(tmp_path: Path):
     assert row["eval_py_warm_seconds"] > 0 and row["eval_py_off_seconds"] > 0 and row["straightforward_seconds"] > 0
     assert [r["algorithm"] for r in report["selection"]] == ["random", "clean_coverage"]
     assert "| 25 |" in done.stdout and report["pool_clips"] > 0
+    (process,) = report["whole_process"]
+    assert process["scores_equal"] is True and process["straightforward_seconds"] > process["import_eval_seconds"] > 0

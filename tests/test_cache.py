@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 import yaml
 
 from selection import cache
-from tests.conftest import eval_args, read_json, run_cli, select_args, write_parquet
+from tests.conftest import eval_args, read_json, run_cli, write_parquet
 from tests.test_bad_input import assert_clean_failure, good_train
 
 
@@ -24,22 +23,16 @@ def _evaluate(dataset: Path, cache_dir: Path | str, *extra: str) -> dict:
     return {"results": results, "stderr": done.stderr}
 
 
-@pytest.fixture
-def selected(dataset: Path) -> Path:
-    assert run_cli(*select_args(dataset)).returncode == 0
-    return dataset
-
-
 def test_a_hit_gives_the_results_of_reading_the_sources(selected: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
     first = _evaluate(selected, cache_dir)
-    assert "eval set cached in" in first["stderr"]
+    assert "eval set stored in the cache" in first["stderr"]
     second = _evaluate(selected, cache_dir)
     assert "eval set read from the cache" in second["stderr"]
     uncached = _evaluate(selected, "off")
     assert "cache" not in uncached["stderr"]
     assert first["results"] == second["results"] == uncached["results"]
-    assert sorted(p.name.split("-")[0] for p in cache_dir.iterdir()) == ["eval", "ids"]
+    assert sorted(p.name.split("-")[0] for p in cache_dir.iterdir()) == ["CACHEDIR.TAG", "eval", "ids"]
     assert cache_dir.stat().st_mode & 0o777 == 0o700
 
 
@@ -68,7 +61,7 @@ def test_changed_sources_are_read_again(selected: Path, tmp_path: Path):
 def test_a_damaged_entry_is_read_from_the_sources(selected: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
     expected = _evaluate(selected, cache_dir)["results"]
-    for entry in cache_dir.iterdir():
+    for entry in cache_dir.glob("*-*"):
         for file in entry.iterdir():
             file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
     again = _evaluate(selected, cache_dir)
@@ -107,12 +100,13 @@ def test_files_changed_just_now_are_not_cached(tmp_path: Path):
 
 
 def test_least_recently_used_entries_go_first(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(cache, "MAX_CACHE_BYTES", 2500)
+    monkeypatch.setattr(cache, "MAX_CACHE_BYTES", 3500)
     monkeypatch.setattr(cache, "SETTLE_NS", 0)
     sources = []
     for name in "abcd":
         source = tmp_path / f"{name}.yaml"
-        source.write_text(f"targets: {{w: [w/{name}.wav]}}\nnontargets: [n/{name}.wav]\n")
+        padding = ", ".join(f"n/{name}{i:04d}.wav" for i in range(60))  # about 1000 bytes an entry
+        source.write_text(f"targets: {{w: [w/{name}.wav]}}\nnontargets: [{padding}]\n")
         sources.append(source)
     cache_dir = tmp_path / "cache"
     keys = []
@@ -120,9 +114,8 @@ def test_least_recently_used_entries_go_first(tmp_path: Path, monkeypatch):
         cache.sample_ids(source, str(cache_dir))
         keys.append(cache.cache_key("ids", [source]))
         entry = cache_dir / keys[-1]
-        (entry / "padding").write_bytes(b"\0" * 1000)
         os.utime(entry, ns=(index * 10**9, index * 10**9))
         if index == 1:
             cache.sample_ids(sources[0], str(cache_dir))  # a hit makes "a" the most recently used
-    # storing "d" went over 2500 bytes: "b" was the least recently used entry, and removing it was enough
-    assert {path.name for path in cache_dir.iterdir()} == {keys[0], keys[2], keys[3]}
+    # entries are about 1130 bytes: storing "d" went over 3500, "b" was the least recently used, removing it was enough
+    assert {path.name for path in cache_dir.iterdir()} == {keys[0], keys[2], keys[3], cache.TAG_NAME}

@@ -130,9 +130,9 @@ def test_synthetic_download_then_select_and_evaluate(tmp_path: Path):
     done = run_cli("-m", "selection.download", "--workspace", str(workspace), "--scale", "0.04")
     assert done.returncode == 0, done.stderr
     for code in ("en", "pt", "id"):
-        assert (workspace / "data" / code / "eval.yaml").is_file()
+        assert (workspace / "data" / f"dataperf_{code}_data" / "eval.yaml").is_file()
     assert (workspace / "allowed_training_set.yaml").read_bytes() == (
-        workspace / "data" / "en" / "allowed_training_set.yaml"
+        workspace / "data" / "dataperf_en_data" / "allowed_training_set.yaml"
     ).read_bytes()
     before = _tree_digest(workspace)
     again = run_cli("-m", "selection.download", "--workspace", str(workspace), "--scale", "0.04")

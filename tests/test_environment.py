@@ -92,3 +92,32 @@ def test_reruns_give_identical_outputs(dataset: Path):
         results.pop("seconds")
         outputs.append(((dataset / "train.json").read_bytes(), results))
     assert outputs[0] == outputs[1]
+
+
+def _kernels() -> list[str | None]:
+    kernels: list[str | None] = [None, "Prescott", "Haswell"]
+    if "avx512f" in Path("/proc/cpuinfo").read_text():
+        kernels.append("SkylakeX")
+    return kernels
+
+
+def test_a_score_does_not_depend_on_the_blas_kernel(dataset: Path):
+    """The README's promise: any OpenBLAS kernel gives the same results for a given train.json."""
+    assert run_cli(*select_args(dataset)).returncode == 0
+    outcomes = []
+    for kernel in _kernels():
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("OPENBLAS_")}
+        if kernel:
+            environment["OPENBLAS_CORETYPE"] = kernel
+        done = subprocess.run(
+            [sys.executable, *eval_args(dataset, None, None, "--cache_dir", "off")],
+            cwd=REPO,
+            env={**environment, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, (kernel, done.stderr)
+        results = read_json(dataset / "results.json")
+        results.pop("seconds")
+        outcomes.append(results)
+    assert all(outcome == outcomes[0] for outcome in outcomes[1:])

@@ -140,3 +140,26 @@ def test_selection_is_reproducible(dataset: Path, config_name: str):
     first = (dataset / "train.json").read_bytes()
     assert run_cli(*select_args(dataset, config)).returncode == 0
     assert (dataset / "train.json").read_bytes() == first
+
+
+def test_any_consistent_vector_length(tmp_path: Path):
+    """An experiment made by another embedding model (here 192-d) selects and evaluates like the 1024-d data."""
+    from tests.conftest import make_dataset
+
+    make_dataset(tmp_path, dim=192)
+    assert run_cli(*select_args(tmp_path)).returncode == 0
+    done = run_cli(*eval_args(tmp_path, None, None, "--cache_dir", "off"))
+    assert done.returncode == 0, done.stderr
+    assert read_json(tmp_path / "results.json")["n_train"] == 20
+
+
+def test_a_mixed_vector_length_is_refused(tmp_path: Path):
+    from tests.conftest import make_dataset, write_parquet
+    from tests.test_bad_input import assert_clean_failure
+
+    make_dataset(tmp_path, dim=192)
+    path = tmp_path / "train_embeddings" / "tree.parquet"
+    ids = pq.read_table(path).column("clip_id").to_pylist()
+    write_parquet(path, ids, np.ones((len(ids), 96), dtype=np.float32))
+    done = run_cli(*select_args(tmp_path))
+    assert_clean_failure(done, "tree.parquet", "vector has 96 values; expected 192")

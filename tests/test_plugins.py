@@ -97,9 +97,8 @@ def test_missing_or_bad_audio_is_named(dataset: Path):
     )
     (audio_dir / every_id[-1]).write_bytes(b"not a wav")
     assert_clean_failure(
-        run_cli(*select_args(dataset, config, "--audio_dir", str(audio_dir))), every_id[-1], "not a readable wav"
+        run_cli(*select_args(dataset, config, "--audio_dir", str(audio_dir))), every_id[-1], "not readable as audio"
     )
-    wavfile.write(audio_dir / every_id[-1], 8000, np.zeros(800, dtype=np.int16))
-    assert_clean_failure(
-        run_cli(*select_args(dataset, config, "--audio_dir", str(audio_dir))), every_id[-1], "8000 Hz", "16000"
-    )
+    # another sample rate is resampled to 16 kHz, not refused
+    wavfile.write(audio_dir / every_id[-1], 8000, (np.ones(800) * 1000).astype(np.int16))
+    assert run_cli(*select_args(dataset, config, "--audio_dir", str(audio_dir))).returncode == 0

@@ -1,0 +1,81 @@
+"""Reading spoken clips as MSWC does: 16 kHz, mono, exactly one second.
+
+Any format libsndfile reads (wav, flac, ogg/vorbis, ogg/opus, ...) through ``soundfile``;
+other sample rates are resampled to 16 kHz with ``soxr`` (high quality); several channels
+are averaged; a clip is cut to its first second, or padded with silence at the end.
+Samples are float32 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+CLIP_SAMPLES = SAMPLE_RATE
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au")
+
+
+class BadAudioError(ValueError):
+    """A clip that cannot be used; the message names the file and the problem."""
+
+
+def fit_to_one_second(samples: np.ndarray) -> np.ndarray:
+    """``samples`` cut to :data:`CLIP_SAMPLES`, or padded with zeros at the end, as float32."""
+    clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
+    used = min(len(samples), CLIP_SAMPLES)
+    clip[:used] = samples[:used]
+    return clip
+
+
+def read_clip(path: str | Path) -> np.ndarray:
+    """One clip as MSWC gives it: float32, 16 kHz, mono, one second.
+
+    Raises
+    ------
+    BadAudioError
+        Not a regular file, not audio, truncated, empty or silent-length (no samples).
+    """
+    import soundfile
+    import soxr
+
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise BadAudioError(f"{path}: cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise BadAudioError(f"{path}: not a regular file")
+    try:
+        info = soundfile.info(path)
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise BadAudioError(f"{path}: not readable as audio ({reason[:160]})") from None
+    if samples.size == 0 or len(samples) == 0:
+        raise BadAudioError(f"{path}: holds no samples")
+    if any(line.startswith("data") and "should be" in line for line in info.extra_info.splitlines()):
+        raise BadAudioError(f"{path}: truncated (its header promises more audio than the file holds)")
+    if not np.isfinite(samples).all():
+        raise BadAudioError(f"{path}: holds samples that are not finite numbers")
+    mono = samples.mean(axis=1, dtype=np.float64).astype(np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    if rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    return fit_to_one_second(mono)
+
+
+def list_clips(audio_dir: str | Path) -> dict[str, list[Path]]:
+    """``{word: [clip paths, sorted]}`` from ``<audio_dir>/<word>/<clip>`` (the MSWC layout), words sorted.
+
+    Files whose suffix is not an audio format's are ignored; a word folder without any clip is kept
+    (with no clips), so that the caller can say so.
+    """
+    audio_dir = Path(audio_dir)
+    words: dict[str, list[Path]] = {}
+    for folder in sorted(path for path in audio_dir.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        words[folder.name] = sorted(
+            path for path in folder.iterdir() if path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
+        )
+    return words

@@ -1,0 +1,270 @@
+"""``embed``: a folder of spoken clips becomes a complete experiment, embedded by a real speech model.
+
+Usage::
+
+    python -m selection.embed --audio_dir DIR --outdir DIR [--targets w1,w2,...] [--eval_fraction 0.33]
+        [--model speech_embedding|module:Class] [--seed 0] [--on_bad_audio fail|skip] [--overwrite]
+
+Reads ``<audio_dir>/<word>/<clip>`` (the MSWC layout; wav, flac, ogg/opus, ... at any sample rate,
+see :mod:`selection.audio`), embeds every clip (:mod:`selection.speech_model`), splits each
+word's clips into the allowed pool and the eval set (deterministic for ``--seed``), and writes
+``train_embeddings/<word>.parquet``, ``eval_embeddings/<word>.parquet``,
+``allowed_training_set.yaml``, ``eval.yaml``, ``embed_report.json`` and (if absent) a default
+``dataperf_speech_config.yaml`` into ``--outdir``: ready for ``python -m selection.run --workspace``,
+``select`` (also with ``--audio_dir`` at the same folder) and ``evaluate``. Words not in
+``--targets`` are nontargets. Clip IDs are ``<word>/<file name>``.
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":
+    from selection.cli import exit_quietly_on_ctrl_c
+
+    exit_quietly_on_ctrl_c()
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from selection.audio import BadAudioError, list_clips, read_clip
+from selection.cli import run_command
+from selection.errors import BadInputError
+from selection.layout import EXPERIMENT_ITEMS
+from selection.progress import report_progress
+from selection.speech_model import DEFAULT_MODEL, embed_checked, load_model
+from selection.validation import check_word
+from selection.write import check_output_dir
+
+log = logging.getLogger("dataperf")
+BATCH_CLIPS = 256
+DEFAULT_CONFIG = """# Written by selection.embed (kept if present): the harness's defaults (the README's config table).
+train_set_size_limit: 25
+selection_algorithm_module: selection.implementations.coverage_selection
+selection_algorithm_class: CleanCoverageSelection
+selection_random_seed: 42
+eval_random_seeds: [5, 69, 98, 70, 95, 64, 37, 11, 4, 32]
+metric: macro_f1
+"""
+
+
+def split_clips(clips: list[str], *, eval_fraction: float, seed: int, word: str) -> tuple[list[str], list[str]]:
+    """``clips`` shuffled by (``seed``, ``word``) and split: (pool, eval), each non-empty when there are two or more."""
+    order = np.random.default_rng([seed, zlib.crc32(word.encode())]).permutation(len(clips))
+    shuffled = [clips[i] for i in order]
+    held = int(round(eval_fraction * len(clips)))
+    if len(clips) >= 2:
+        held = min(max(held, 1), len(clips) - 1)
+    return sorted(shuffled[held:]), sorted(shuffled[:held])
+
+
+def embed_folder(
+    audio_dir: Path,
+    model,
+    *,
+    model_name: str,
+    on_bad_audio: str,
+) -> tuple[dict[str, list[str]], dict[str, np.ndarray], list[dict]]:
+    """Every word's usable clip IDs, their vectors, and the skipped files with their reasons."""
+    words = list_clips(audio_dir)
+    skipped: list[dict] = []
+    for word, paths in words.items():
+        check_word(word, file=str(audio_dir), key=f"word folder {word!r}")
+        if not paths:
+            _bad(f"{audio_dir / word}: word folder holds no clips", on_bad_audio, skipped)
+    todo = [(word, path) for word, paths in words.items() for path in paths]
+    ids: dict[str, list[str]] = {word: [] for word in words}
+    vectors: dict[str, list[np.ndarray]] = {word: [] for word in words}
+    batch: list[tuple[str, str, np.ndarray]] = []
+
+    def flush() -> None:
+        if batch:
+            embedded = embed_checked(model, np.stack([wave for _, _, wave in batch]), name=model_name)
+            for (word, clip_id, _), vector in zip(batch, embedded):
+                ids[word].append(clip_id)
+                vectors[word].append(vector)
+            batch.clear()
+
+    for word, path in report_progress(todo, desc="embedding", unit="clips"):
+        try:
+            wave = read_clip(path)
+        except BadAudioError as error:
+            _bad(str(error), on_bad_audio, skipped)
+            continue
+        batch.append((word, f"{word}/{path.name}", wave))
+        if len(batch) == BATCH_CLIPS:
+            flush()
+    flush()
+    stacked = {word: np.stack(rows) for word, rows in vectors.items() if rows}
+    return {word: ids[word] for word in stacked}, stacked, skipped
+
+
+def _bad(message: str, on_bad_audio: str, skipped: list[dict]) -> None:
+    if on_bad_audio == "fail":
+        raise BadInputError(f"{message}; pass --on_bad_audio skip to leave such files out")
+    log.warning("skipped: %s", message)
+    skipped.append({"file": message.split(": ", 1)[0], "reason": message.split(": ", 1)[-1]})
+
+
+def write_experiment(
+    outdir: Path,
+    ids: dict[str, list[str]],
+    vectors: dict[str, np.ndarray],
+    *,
+    targets: list[str],
+    eval_fraction: float,
+    seed: int,
+    report: dict,
+    overwrite: bool,
+) -> dict:
+    """Split, then write the four experiment items (and the report) into ``outdir`` via a temp folder."""
+    import pyarrow as pa
+    import yaml
+
+    from selection.write import write_embeddings
+
+    existing = [item for item in EXPERIMENT_ITEMS if (outdir / item).exists()]
+    if existing and not overwrite:
+        raise BadInputError(f"{outdir}: already holds {', '.join(existing)}; pass --overwrite to replace them")
+    allowed: dict = {"targets": {}, "nontargets": []}
+    evaluation: dict = {"targets": {}, "nontargets": []}
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=outdir, prefix=".embed-") as temp:
+        staging = Path(temp)
+        for folder in ("train_embeddings", "eval_embeddings"):
+            (staging / folder).mkdir()
+        for word in ids:
+            row_of = {clip_id: row for row, clip_id in enumerate(ids[word])}
+            pool, held = split_clips(ids[word], eval_fraction=eval_fraction, seed=seed, word=word)
+            for folder, chosen in (("train_embeddings", pool), ("eval_embeddings", held)):
+                if not chosen:
+                    continue
+                rows = vectors[word][[row_of[clip_id] for clip_id in chosen]]
+                table = pa.table(
+                    {
+                        "clip_id": pa.array(chosen, pa.string()),
+                        "mswc_embedding_vector": pa.array(list(rows), pa.list_(pa.float32())),
+                    }
+                )
+                write_embeddings(table, staging / folder / f"{word}.parquet")
+            if word in targets:
+                allowed["targets"][word], evaluation["targets"][word] = pool, held
+            else:
+                allowed["nontargets"] += pool
+                evaluation["nontargets"] += held
+        (staging / "allowed_training_set.yaml").write_text(yaml.safe_dump(allowed, sort_keys=False))
+        (staging / "eval.yaml").write_text(yaml.safe_dump(evaluation, sort_keys=False))
+        counts = {
+            "pool_targets": sum(map(len, allowed["targets"].values())),
+            "pool_nontargets": len(allowed["nontargets"]),
+            "eval_targets": sum(map(len, evaluation["targets"].values())),
+            "eval_nontargets": len(evaluation["nontargets"]),
+        }
+        (staging / "embed_report.json").write_text(json.dumps({**report, **counts}, indent=2) + "\n")
+        for item in (*EXPERIMENT_ITEMS, "embed_report.json"):
+            target = outdir / item
+            if target.is_dir():
+                shutil.rmtree(target)
+            (staging / item).replace(target)
+    return counts
+
+
+def embed(
+    audio_dir: str,
+    outdir: str,
+    targets: str | None = None,
+    eval_fraction: float = 0.33,
+    model: str = DEFAULT_MODEL,
+    seed: int = 0,
+    on_bad_audio: str = "fail",
+    overwrite: bool = False,
+) -> None:
+    """Embed ``<audio_dir>/<word>/<clip>`` and write a complete experiment into ``outdir``.
+
+    Parameters
+    ----------
+    audio_dir : str
+        Folder of word folders of clips (the MSWC layout).
+    outdir : str
+        Receives ``train_embeddings/``, ``eval_embeddings/``, ``allowed_training_set.yaml``,
+        ``eval.yaml`` and ``embed_report.json``.
+    targets : str, optional
+        Comma-separated target words; default the five words with the most clips. The others
+        are nontargets.
+    eval_fraction : float, default=0.33
+        Share of each word's clips held out for the eval set.
+    model : str, default='speech_embedding'
+        ``speech_embedding`` or ``module:Class`` (see :mod:`selection.speech_model`).
+    seed : int, default=0
+        Seed of the pool/eval split.
+    on_bad_audio : {'fail', 'skip'}, default='fail'
+        What a clip that cannot be read does: stop with its one-line reason, or be left out
+        (counted, listed on stderr and in ``embed_report.json``).
+    overwrite : bool, default=False
+        Replace an experiment already in ``outdir``.
+    """
+    started = time.perf_counter()
+    source = Path(audio_dir)
+    if not source.is_dir():
+        raise BadInputError(f"{source}: --audio_dir: not a folder; expected <audio_dir>/<word>/<clip> files")
+    if on_bad_audio not in ("fail", "skip"):
+        raise BadInputError(f"command line: --on_bad_audio: {on_bad_audio!r}; expected fail or skip")
+    if not 0 < eval_fraction < 1:
+        raise BadInputError(f"command line: --eval_fraction: {eval_fraction}; expected a number between 0 and 1")
+    out = check_output_dir(outdir, create=True)
+    word_clips = list_clips(source)
+    if len(word_clips) < 2:
+        raise BadInputError(f"{source}: {len(word_clips)} word folder(s); expected at least two (targets and others)")
+    if targets:
+        chosen = [word.strip() for word in targets.split(",") if word.strip()]
+        unknown = [word for word in chosen if word not in word_clips]
+        if unknown:
+            raise BadInputError(f"command line: --targets: no folder for {', '.join(map(repr, unknown))} in {source}")
+    else:
+        chosen = sorted(sorted(word_clips), key=lambda word: -len(word_clips[word]))[:5]
+    if len(chosen) >= len(word_clips):
+        raise BadInputError("command line: --targets: every word is a target; expected at least one other word")
+    speech_model = load_model(model)
+    ids, vectors, skipped = embed_folder(source, speech_model, model_name=model, on_bad_audio=on_bad_audio)
+    missing = [word for word in chosen if word not in ids]
+    if missing:
+        raise BadInputError(f"{source}: target word(s) {', '.join(map(repr, missing))} have no usable clip")
+    dims = {vector.shape[1] for vector in vectors.values()}
+    clips = sum(map(len, ids.values()))
+    seconds = time.perf_counter() - started
+    report = {
+        "audio_dir": str(source),
+        "model": model,
+        "dim": dims.pop(),
+        "targets": chosen,
+        "eval_fraction": eval_fraction,
+        "seed": seed,
+        "clips": clips,
+        "skipped": skipped,
+        "seconds": round(seconds, 2),
+        "clips_per_second": round(clips / seconds, 1) if seconds else None,
+    }
+    counts = write_experiment(
+        out, ids, vectors, targets=chosen, eval_fraction=eval_fraction, seed=seed, report=report, overwrite=overwrite
+    )
+    config = out / "dataperf_speech_config.yaml"
+    if not config.exists():
+        config.write_text(DEFAULT_CONFIG)
+    log.info(
+        "embedded %d clips (%d-d, %.0f clips/s)%s; wrote the experiment to %s: %s",
+        clips,
+        report["dim"],
+        report["clips_per_second"] or 0,
+        f", skipped {len(skipped)}" if skipped else "",
+        out,
+        ", ".join(f"{key} {value}" for key, value in counts.items()),
+    )
+
+
+if __name__ == "__main__":
+    run_command(embed)

@@ -1,0 +1,171 @@
+"""The leaderboard's outputs: ranked rows as JSON and CSV, and one self-contained HTML page.
+
+The page works offline (no script, no external asset): a table per leaderboard ranked by
+score (ties share a rank, as in "1, 2, 2, 4"), baseline rows marked, the rejected and failed
+submissions with their one-line reasons, and an SVG bar chart of each leaderboard's scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import time
+from pathlib import Path
+
+from selection.write import write_bytes_atomic, write_json_atomic
+
+COLUMNS = (
+    "team",
+    "language",
+    "size",
+    "status",
+    "reason",
+    "score",
+    "score_std",
+    "macro_f1",
+    "balanced_accuracy",
+    "n_train",
+    "rank",
+    "seconds",
+    "baseline",
+    "file",
+)
+
+
+def rank_rows(rows: list[dict]) -> list[dict]:
+    """The board's rows with ``rank`` set within each (language, size) leaderboard; ties share a rank.
+
+    Rows come out grouped by leaderboard, best first; rows that were not scored follow, unranked.
+    """
+    boards: dict[tuple, list[dict]] = {}
+    unscored = []
+    for row in rows:
+        entry = {column: row.get(column) for column in COLUMNS}
+        if row.get("status") == "scored":
+            boards.setdefault((row["language"], row["size"]), []).append(entry)
+        else:
+            unscored.append(entry)
+    ranked = []
+    for board in sorted(boards):
+        ordered = sorted(boards[board], key=lambda entry: (-entry["score"], entry["team"]))
+        for position, entry in enumerate(ordered):
+            tied = position and entry["score"] == ordered[position - 1]["score"]
+            entry["rank"] = ordered[position - 1]["rank"] if tied else position + 1
+            ranked.append(entry)
+    return ranked + sorted(unscored, key=lambda entry: (entry["team"], str(entry["file"])))
+
+
+def write_reports(rows: list[dict], outdir: Path, *, metric: str, config_file: str) -> dict:
+    """Write ``leaderboard.json``, ``leaderboard.csv`` and ``leaderboard.html`` into ``outdir``; return the board."""
+    board = {
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "metric": metric,
+        "config_file": config_file,
+        "rows": rank_rows(rows),
+    }
+    write_json_atomic(outdir / "leaderboard.json", board)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(board["rows"])
+    write_bytes_atomic(outdir / "leaderboard.csv", text.getvalue().encode("utf-8"))
+    write_bytes_atomic(outdir / "leaderboard.html", render_html(board).encode("utf-8"))
+    return board
+
+
+def _number(value, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _chart(rows: list[dict]) -> str:
+    """Horizontal bars of one leaderboard's scores, as inline SVG (0 to 1)."""
+    width, bar, gap, label = 640, 18, 6, 200
+    height = len(rows) * (bar + gap) + 24
+    parts = [
+        f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'xmlns="http://www.w3.org/2000/svg">'
+    ]
+    span = width - label - 60
+    for index, row in enumerate(rows):
+        y = index * (bar + gap)
+        length = max(1.0, span * max(0.0, min(1.0, row["score"])))
+        colour = "#9aa0a6" if row["baseline"] else "#1a73e8"
+        name = html.escape(str(row["team"]))
+        parts.append(f'<text x="{label - 8}" y="{y + bar - 4}" text-anchor="end" font-size="12">{name}</text>')
+        parts.append(f'<rect x="{label}" y="{y}" width="{length:.1f}" height="{bar}" fill="{colour}"/>')
+        parts.append(f'<text x="{label + length + 6:.1f}" y="{y + bar - 4}" font-size="12">{row["score"]:.4f}</text>')
+    axis_y = len(rows) * (bar + gap) + 14
+    parts.append(f'<text x="{label}" y="{axis_y}" font-size="11" fill="#555">0</text>')
+    parts.append(f'<text x="{label + span}" y="{axis_y}" font-size="11" fill="#555" text-anchor="end">1</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(board: dict) -> str:
+    """The board as one self-contained HTML page."""
+    scored = [row for row in board["rows"] if row["status"] == "scored"]
+    others = [row for row in board["rows"] if row["status"] != "scored"]
+    boards: dict[tuple, list[dict]] = {}
+    for row in scored:
+        boards.setdefault((row["language"], row["size"]), []).append(row)
+    metric = html.escape(board["metric"])
+    sections = []
+    for (language, size), rows in boards.items():
+        body = []
+        for row in rows:
+            marker = ' class="baseline"' if row["baseline"] else ""
+            team = html.escape(str(row["team"])) + (" <small>(baseline)</small>" if row["baseline"] else "")
+            body.append(
+                f'<tr{marker}><td class="rank">{row["rank"]}</td><td class="team">{team}</td>'
+                f'<td class="score">{_number(row["score"])}</td><td>{_number(row["score_std"])}</td>'
+                f"<td>{_number(row['macro_f1'])}</td><td>{_number(row['balanced_accuracy'])}</td>"
+                f"<td>{row['n_train']}</td></tr>"
+            )
+        board_id = f"board-{html.escape(str(language))}-{size}"
+        sections.append(
+            f'<section class="board" id="{board_id}" data-language="{html.escape(str(language))}" data-size="{size}">'
+            f"<h2>{html.escape(str(language))}, {size} clips</h2>"
+            f"<table><thead><tr><th>rank</th><th>team</th><th>score ({metric})</th><th>std over seeds</th>"
+            f"<th>macro F1</th><th>balanced accuracy</th><th>clips</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>{_chart(rows)}</section>"
+        )
+    problems = "".join(
+        f'<tr class="{row["status"]}"><td>{html.escape(str(row["team"]))}</td>'
+        f"<td>{html.escape(Path(str(row['file'])).name)}</td><td>{row['status']}</td>"
+        f"<td>{html.escape(str(row['reason']))}</td></tr>"
+        for row in others
+    )
+    problems_section = (
+        '<section id="problems"><h2>Rejected and failed submissions</h2><table><thead><tr><th>team</th>'
+        f"<th>file</th><th>status</th><th>reason</th></tr></thead><tbody>{problems}</tbody></table></section>"
+        if others
+        else '<section id="problems"><h2>Rejected and failed submissions</h2><p>None.</p></section>'
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>dataperf-speech leaderboard</title>
+<link rel="icon" href="data:,">
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #202124; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0 1rem; }}
+th, td {{ border-bottom: 1px solid #dadce0; padding: 0.3rem 0.8rem; text-align: right; }}
+th:nth-child(2), td:nth-child(2), #problems td, #problems th {{ text-align: left; }}
+tr.baseline {{ color: #5f6368; font-style: italic; }}
+tr.rejected td, tr.failed td {{ color: #a50e0e; }}
+section {{ margin-bottom: 2rem; }}
+small {{ color: #5f6368; }}
+</style>
+</head>
+<body>
+<h1>dataperf-speech leaderboard</h1>
+<p>Scored {html.escape(board["created"])} with the frozen evaluator; metric: {metric}
+(config {html.escape(board["config_file"])}). Ties share a rank. Baselines are marked.</p>
+{"".join(sections) or "<p>No scored submissions.</p>"}
+{problems_section}
+</body>
+</html>
+"""

@@ -1,0 +1,180 @@
+"""``submit``: a participant's whole submission in one command, checked and scored locally.
+
+Usage::
+
+    python -m selection.submit [--outdir submission/] [--languages en,id,pt] [--sizes 25,60]
+        [--config_file workspace/dataperf_speech_config.yaml] [--data_dir workspace/data]
+        [--baselines random,cross_validation]
+
+For every leaderboard (language × size) it runs the configured algorithm as ``select``
+would, checks the result as ``evaluate`` checks an uploaded file, writes
+``<outdir>/{language}_{size}_train.json`` (the names the leaderboards expect), scores it
+exactly as ``eval.py`` does, and scores the baselines on the same data. The scorecard goes
+to ``<outdir>/scorecard.json`` and is printed as a Markdown table. ``<outdir>`` is what the
+organisers' ``selection.leaderboard`` takes as one team's folder.
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":
+    from selection.cli import exit_quietly_on_ctrl_c
+
+    exit_quietly_on_ctrl_c()
+
+import logging
+import time
+from pathlib import Path
+
+from selection.bench import load_experiment, resolve_algorithm, score_train_set, select_and_score
+from selection.cli import print_output, run_command
+from selection.layout import check_language, find_experiment, leaderboard_note, submission_file_name
+from selection.load import load_config, read_json
+from selection.progress import report_progress
+from selection.validation import check_positive_int, check_train_set
+from selection.write import check_output_dir, write_json_atomic
+
+log = logging.getLogger("dataperf")
+SCORECARD = "scorecard.json"
+
+
+def _as_list(value: str) -> list[str]:
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def submit(
+    outdir: str = "submission/",
+    languages: str = "en,id,pt",
+    sizes: str = "25,60",
+    config_file: str = "workspace/dataperf_speech_config.yaml",
+    data_dir: str = "workspace/data",
+    baselines: str = "random,cross_validation",
+) -> None:
+    """Write and check one train.json per leaderboard, score each next to the baselines.
+
+    Parameters
+    ----------
+    outdir : str, default='submission/'
+        Receives ``{language}_{size}_train.json`` for every leaderboard and ``scorecard.json``.
+    languages : str, default='en,id,pt'
+        Comma-separated language codes; each is ``<data_dir>/dataperf_{language}_data/``.
+    sizes : str, default='25,60'
+        Comma-separated sizes (the leaderboards' are 25 and 60).
+    config_file : str
+        The config whose algorithm is submitted (its ``train_set_size_limit`` is replaced by each size).
+    data_dir : str, default='workspace/data'
+        Where the languages' experiments are.
+    baselines : str, default='random,cross_validation'
+        Shipped algorithms scored beside yours on the same data; empty for none.
+    """
+    config = load_config(config_file)
+    codes = [check_language(code, flag="--languages") for code in _as_list(languages)]
+    budgets = [check_positive_int(_size(text), file="command line", key="--sizes") for text in _as_list(sizes)]
+    compared = _as_list(baselines)
+    for name in compared:
+        resolve_algorithm(name)
+    folders = {code: find_experiment(data_dir, code) for code in codes}
+    out = check_output_dir(outdir, create=True)
+    for size in budgets:
+        if leaderboard_note(size):
+            log.warning("warning: %s", leaderboard_note(size))
+    algorithm = f"{config['selection_algorithm_module']}.{config['selection_algorithm_class']}"
+    steps = [(code, size, name) for code in codes for size in budgets for name in ["yours", *compared]]
+    rows: list[dict] = []
+    experiment, loaded = None, None
+    for code, size, name in report_progress(steps, desc="selections", unit="runs"):
+        if loaded != code:
+            experiment, loaded = load_experiment(folders[code], label=code), code
+        if name == "yours":
+            rows.append(_submit_one(experiment, config, code, size, out, algorithm))
+        else:
+            module, class_name = resolve_algorithm(name)
+            cell = {**config, "selection_algorithm_module": module, "selection_algorithm_class": class_name}
+            _, results, _ = select_and_score(experiment, {**cell, "train_set_size_limit": size})
+            rows[-1]["baselines"][name] = _figures(results)
+        log.info("%s %s at %d: %s", code, name, size, _describe(rows[-1], name))
+    scorecard = {
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "algorithm": algorithm,
+        "metric": config["metric"],
+        "config_file": str(config_file),
+        "rows": rows,
+    }
+    write_json_atomic(out / SCORECARD, scorecard)
+    log.info("wrote %d train files and %s to %s", len(rows), SCORECARD, out)
+    print_output(format_scorecard(scorecard), written=str(out / SCORECARD))
+
+
+def _size(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def _submit_one(experiment, config: dict, language: str, size: int, out: Path, algorithm: str) -> dict:
+    """Select, write, re-read and check the file as ``evaluate`` would, then score it."""
+    cell = {**config, "train_set_size_limit": size}
+    started = time.perf_counter()
+    train_set, results, seconds = select_and_score(experiment, cell)
+    path = out / submission_file_name(language, size)
+    write_json_atomic(path, train_set)
+    checked, _ = check_train_set(
+        read_json(path), file=str(path), allowed=experiment.allowed, limit=size, eval_set=experiment.evaluation_ids
+    )
+    results = score_train_set(experiment, checked, cell)
+    return {
+        "language": language,
+        "size": size,
+        "file": path.name,
+        "algorithm": algorithm,
+        **_figures(results),
+        "n_train": sum(map(len, checked["targets"].values())) + len(checked["nontargets"]),
+        "selection_seconds": round(seconds, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+        "baselines": {},
+    }
+
+
+def _figures(results: dict) -> dict:
+    return {
+        "score": results["score"],
+        "score_std": results["score_std"],
+        "macro_f1": results["macro_f1"],
+        "balanced_accuracy": results["balanced_accuracy"],
+    }
+
+
+def _describe(row: dict, name: str) -> str:
+    figures = row if name == "yours" else row["baselines"][name]
+    return (
+        f"score {figures['score']:.4f} (macro_f1 {figures['macro_f1']:.4f}, "
+        f"balanced_accuracy {figures['balanced_accuracy']:.4f})"
+    )
+
+
+def format_scorecard(scorecard: dict) -> str:
+    """The scorecard as a Markdown table: each leaderboard, your score, each baseline's, both metrics."""
+    rows = scorecard["rows"]
+    baselines = list(dict.fromkeys(name for row in rows for name in row["baselines"]))
+    header = ["leaderboard", "file", "yours: macro_f1", "yours: balanced_accuracy"]
+    for name in baselines:
+        header += [f"{name}: macro_f1", f"{name}: balanced_accuracy"]
+    lines = [
+        f"{scorecard['algorithm']}, scored as the leaderboards score it ({scorecard['metric']}):",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---", "---"] + ["---:"] * (len(header) - 2)) + " |",
+    ]
+    for row in rows:
+        cells = [
+            f"{row['language']} {row['size']}",
+            row["file"],
+            f"{row['macro_f1']:.4f}",
+            f"{row['balanced_accuracy']:.4f}",
+        ]
+        for name in baselines:
+            figures = row["baselines"].get(name)
+            cells += [f"{figures['macro_f1']:.4f}", f"{figures['balanced_accuracy']:.4f}"] if figures else ["", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    run_command(submit)

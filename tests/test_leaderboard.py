@@ -1,0 +1,344 @@
+"""The organisers' leaderboard: a real local Dask cluster, a scheduler and workers started separately,
+a worker killed mid-board, bad submissions as rows, resuming, and the page in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, read_json, run_cli
+from tests.test_bad_input import assert_clean_failure
+
+pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("leaderboard")]
+LEADERBOARD = ("-m", "selection.leaderboard")
+
+
+@pytest.fixture(scope="module")
+def organiser(tmp_path_factory) -> Path:
+    """Hidden data for three languages, and a folder of mixed good and bad submissions."""
+    root = tmp_path_factory.mktemp("organiser")
+    done = run_cli("-m", "selection.download", "--workspace", str(root / "workspace"), "--scale", "0.04", cwd=root)
+    assert done.returncode == 0, done.stderr
+    shutil.copy(REPO / "workspace" / "dataperf_speech_config.yaml", root / "workspace")
+    for language, size in (("en", 25), ("id", 60)):
+        selected = run_cli("-m", "selection.main", "--language", language, "--train_size", str(size), cwd=root)
+        assert selected.returncode == 0, selected.stderr
+    config = root / "random.yaml"
+    config.write_text(
+        "selection_algorithm_module: selection.implementations.random_selection\n"
+        "selection_algorithm_class: RandomSelection\n"
+    )
+    for language, size in (("en", 25), ("en", 60), ("pt", 25)):
+        selected = run_cli(
+            "-m", "selection.main", "--language", language, "--train_size", str(size), "--config_file", str(config),
+            "--outdir", str(root / "random"), cwd=root,
+        )  # fmt: skip
+        assert selected.returncode == 0, selected.stderr
+    teams = root / "submissions"
+    (teams / "coverage").mkdir(parents=True)
+    for name in ("en_25_train.json", "id_60_train.json"):
+        shutil.copy(root / "workspace" / name, teams / "coverage" / name)
+    (teams / "random-team").mkdir()
+    for name in ("en_25_train.json", "en_60_train.json", "pt_25_train.json"):
+        shutil.copy(root / "random" / name, teams / "random-team" / name)
+    (teams / "tied").mkdir()
+    shutil.copy(root / "workspace" / "en_25_train.json", teams / "tied" / "en_25_train.json")
+    bad = teams / "bad"
+    bad.mkdir()
+    good = json.loads((root / "workspace" / "en_25_train.json").read_text())
+    evaluation = yaml.safe_load((root / "workspace" / "data" / "dataperf_en_data" / "eval.yaml").read_text())
+    (bad / "en_25_train.json").write_text("{not json")
+    (bad / "pt_60_train.json").write_text(json.dumps({**good, "nontargets": ["cat/not_in_pool.wav"]}))
+    (bad / "id_25_train.json").write_text(json.dumps({"targets": {}, "nontargets": evaluation["nontargets"][:1]}))
+    shutil.copy(root / "random" / "en_60_train.json", bad / "en_60_train.json")
+    os.rename(bad / "en_60_train.json", bad / "pt_25_train.json")  # en clips under pt: unknown target words
+    moved = dict(good)
+    first_word, second_word = list(good["targets"])[:2]
+    moved["targets"] = {**good["targets"], first_word: good["targets"][first_word] + good["targets"][second_word][:1]}
+    (bad / "id_60_train.json").write_text(json.dumps(moved))
+    over = root / "random" / "en_60_train.json"
+    (teams / "over").mkdir()
+    shutil.copy(over, teams / "over" / "en_25_train.json")  # 60 clips on the 25-clip leaderboard
+    (bad / "english_25_train.json").write_text("{}")
+    (bad / "fr_25_train.json").write_text("{}")
+    (bad / "en_99_train.json").mkdir()
+    (bad / "notes.txt").write_text("not a submission\n")
+    os.symlink(bad / "gone.json", bad / "pt_60x_train.json")
+    return root
+
+
+def _run_board(organiser: Path, outdir: Path, *extra: str, env: dict | None = None):
+    return run_cli(
+        *LEADERBOARD,
+        "--submissions", str(organiser / "submissions"),
+        "--data_dir", str(organiser / "workspace" / "data"),
+        "--outdir", str(outdir),
+        "--config_file", str(organiser / "workspace" / "dataperf_speech_config.yaml"),
+        *extra,
+        cwd=organiser,
+        env=env,
+    )  # fmt: skip
+
+
+def _eval_py(organiser: Path, row: dict):
+    return run_cli(
+        str(REPO / "eval.py"),
+        "--language", row["language"],
+        "--train_size", str(row["size"]),
+        "--train_file", row["file"],
+        "--config_file", str(organiser / "workspace" / "dataperf_speech_config.yaml"),
+        "--results_file", str(organiser / "check" / "results.json"),
+        "--cache_dir", "off",
+        cwd=organiser,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def local_board(organiser: Path) -> Path:
+    outdir = organiser / "board"
+    done = _run_board(organiser, outdir, "--n_workers", "2", "--baselines", "random")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    # each worker reads each language's data at most once, however many submissions it scores
+    (loads,) = [line for line in done.stderr.splitlines() if line.startswith("data sets loaded per worker:")]
+    assert all(1 <= int(count) <= 3 for count in loads.split(":")[1].split(","))
+    return outdir
+
+
+def _rows(board: Path) -> list[dict]:
+    return read_json(board / "leaderboard.json")["rows"]
+
+
+def test_every_row_equals_eval_py(organiser: Path, local_board: Path):
+    rows = _rows(local_board)
+    teams = [row for row in rows if not row["baseline"]]
+    files = {Path(row["file"]).name for row in teams if row["team"] == "bad"}
+    assert files == {
+        "en_25_train.json", "pt_60_train.json", "id_25_train.json", "pt_25_train.json", "id_60_train.json",
+        "english_25_train.json", "fr_25_train.json", "en_99_train.json", "pt_60x_train.json",
+    }  # fmt: skip
+    assert sum(row["status"] == "scored" for row in teams) == 6
+    for row in teams:
+        if row["status"] == "scored":
+            done = _eval_py(organiser, row)
+            assert done.returncode == 0, done.stderr
+            results = read_json(organiser / "check" / "results.json")
+            assert abs(results["macro_f1"] - row["macro_f1"]) < 1e-9
+            assert abs(results["balanced_accuracy"] - row["balanced_accuracy"]) < 1e-9
+            stored = read_json(local_board / "results" / row["team"] / f"{row['language']}_{row['size']}_results.json")
+            assert stored["per_class"] == results["per_class"] and stored["score"] == row["score"]
+        elif row["language"] in ("en", "id", "pt") and row["size"] in (25, 60):
+            assert row["status"] == "rejected"
+            done = _eval_py(organiser, row)
+            assert_clean_failure(done)
+            assert done.stderr.strip().splitlines()[-1] == f"error: {row['reason']}"
+        else:
+            assert row["status"] == "rejected" and row["reason"]
+
+
+def test_ranking_ties_and_baselines(local_board: Path):
+    rows = _rows(local_board)
+    en25 = [row for row in rows if (row["language"], row["size"], row["status"]) == ("en", 25, "scored")]
+    assert [row["rank"] for row in en25] == sorted(row["rank"] for row in en25)
+    coverage, tied = (next(row for row in en25 if row["team"] == team) for team in ("coverage", "tied"))
+    assert coverage["score"] == tied["score"] and coverage["rank"] == tied["rank"] == 1
+    assert any(row["baseline"] == "random" and row["team"] == "baseline:random" for row in en25)
+    reasons = {Path(row["file"]).name: row["reason"] for row in rows if row["team"] == "bad"}
+    assert "matches no leaderboard" in reasons["english_25_train.json"]
+    assert "no leaderboard for language 'fr'" in reasons["fr_25_train.json"]
+    assert "is a folder" in reasons["en_99_train.json"]
+    over = next(row for row in rows if row["team"] == "over")
+    assert over["status"] == "rejected" and "60 IDs selected; expected at most 25" in over["reason"]
+    csv = (local_board / "leaderboard.csv").read_text().splitlines()
+    assert csv[0].startswith("team,language,size,status,reason,score") and len(csv) == len(rows) + 1
+
+
+def test_a_rerun_scores_only_what_changed(organiser: Path, local_board: Path, tmp_path: Path):
+    outdir = tmp_path / "board"
+    shutil.copytree(local_board, outdir)
+    before = _rows(outdir)
+    again = _run_board(organiser, outdir, "--n_workers", "1", "--baselines", "random")
+    assert again.returncode == 0 and "0 to score" in again.stderr, again.stderr
+    assert _rows(outdir) == before
+    changed = organiser / "submissions" / "tied" / "en_25_train.json"
+    original = changed.read_bytes()
+    try:
+        shutil.copy(organiser / "random" / "en_25_train.json", changed)
+        third = _run_board(organiser, outdir, "--n_workers", "1", "--baselines", "random")
+        assert third.returncode == 0 and "1 to score" in third.stderr, third.stderr
+        by_team = {(row["team"], row["language"], row["size"]): row for row in _rows(outdir)}
+        assert by_team[("tied", "en", 25)]["score"] == by_team[("random-team", "en", 25)]["score"]
+    finally:
+        changed.write_bytes(original)
+
+
+def test_ctrl_c_keeps_every_finished_result(organiser: Path, tmp_path: Path):
+    outdir = tmp_path / "board"
+    process = subprocess.Popen(
+        [sys.executable, *LEADERBOARD, "--submissions", str(organiser / "submissions"),
+         "--data_dir", str(organiser / "workspace" / "data"), "--outdir", str(outdir),
+         "--config_file", str(organiser / "workspace" / "dataperf_speech_config.yaml"), "--n_workers", "1"],
+        cwd=organiser, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(outdir.glob("results/*/*.json"))) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    finished = list(outdir.glob("results/*/*.json"))
+    assert len(finished) >= 3
+    for path in finished:
+        assert json.loads(path.read_text())["status"] in ("scored", "rejected")
+    resumed = _run_board(organiser, outdir, "--n_workers", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(finished)} already scored (kept)" in resumed.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _dask(*args: str) -> subprocess.Popen:
+    dask = str(Path(sys.executable).parent / "dask")
+    return subprocess.Popen(
+        [dask, *args],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture
+def cluster():
+    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started as an organiser would."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    time.sleep(1.0)
+    workers = [
+        _dask("worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1")
+        for _ in range(2)
+    ]
+    processes += workers
+    yield address, workers
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
+
+def _scores(rows: list[dict]) -> dict:
+    return {(row["team"], row["language"], row["size"], Path(row["file"]).name): row.get("score") for row in rows}
+
+
+def test_on_a_separately_started_scheduler(organiser: Path, local_board: Path, cluster, tmp_path: Path):
+    address, _ = cluster
+    done = _run_board(organiser, tmp_path / "board", "--scheduler", address, "--baselines", "random")
+    assert done.returncode == 0, done.stderr
+    assert _scores(_rows(tmp_path / "board")) == _scores(_rows(local_board))
+
+
+def test_a_worker_killed_mid_board(organiser: Path, local_board: Path, cluster, tmp_path: Path):
+    address, workers = cluster
+    outdir = tmp_path / "board"
+    process = subprocess.Popen(
+        [sys.executable, *LEADERBOARD, "--submissions", str(organiser / "submissions"),
+         "--data_dir", str(organiser / "workspace" / "data"), "--outdir", str(outdir),
+         "--config_file", str(organiser / "workspace" / "dataperf_speech_config.yaml"), "--scheduler", address,
+         "--baselines", "random"],
+        cwd=organiser, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(outdir.glob("results/*/*.json")):
+        time.sleep(0.05)
+    os.killpg(workers[0].pid, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    rows = _rows(outdir)
+    expected = _scores(_rows(local_board))
+    assert set(_scores(rows)) == set(expected)  # no row silently missing
+    for row in rows:
+        key = (row["team"], row["language"], row["size"], Path(row["file"]).name)
+        if row["status"] == "failed":
+            assert row["reason"]
+        else:
+            assert row.get("score") == expected[key]
+
+
+def test_an_unreachable_scheduler_is_the_organisers_error(organiser: Path, tmp_path: Path):
+    started = time.monotonic()
+    done = _run_board(organiser, tmp_path / "board", "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--timeout", "3")
+    assert time.monotonic() - started < 60
+    assert_clean_failure(done, "--scheduler", "did not answer")
+    assert not (tmp_path / "board").exists()
+
+
+def test_missing_data_is_the_organisers_error(organiser: Path, tmp_path: Path):
+    done = run_cli(
+        *LEADERBOARD, "--submissions", str(organiser / "submissions"), "--data_dir", str(tmp_path / "nothing"),
+        "--outdir", str(tmp_path / "board"),
+        "--config_file", str(organiser / "workspace" / "dataperf_speech_config.yaml"),
+    )  # fmt: skip
+    assert_clean_failure(done, "--data_dir", "no language's experiment")
+
+
+def test_the_page_in_a_real_browser(local_board: Path, tmp_path: Path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.skip(
+            "chromium and chromium-driver are missing (apt-get install chromium chromium-driver; bash .ci/run does)"
+        )
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,2400"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get((local_board / "leaderboard.html").as_uri())
+        assert browser.title == "dataperf-speech leaderboard"
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+        rows = _rows(local_board)
+        for section in browser.find_elements(By.CSS_SELECTOR, "section.board"):
+            language, size = section.get_attribute("data-language"), int(section.get_attribute("data-size"))
+            shown = [
+                (
+                    int(tr.find_element(By.CSS_SELECTOR, "td.rank").text),
+                    tr.find_element(By.CSS_SELECTOR, "td.score").text,
+                )
+                for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")
+            ]
+            expected = [
+                (row["rank"], f"{row['score']:.4f}")
+                for row in rows
+                if (row["language"], row["size"], row["status"]) == (language, size, "scored")
+            ]
+            assert shown == expected
+        problems = browser.find_elements(By.CSS_SELECTOR, "#problems tbody tr")
+        assert len(problems) == sum(row["status"] != "scored" for row in rows)
+        browser.save_screenshot(str(tmp_path / "leaderboard.png"))
+        shutil.copy(tmp_path / "leaderboard.png", local_board / "leaderboard-screenshot.png")
+    finally:
+        browser.quit()

@@ -1,0 +1,158 @@
+"""Spoken data: a folder of clips becomes a scored experiment; the built-in spoken corpus; bad audio."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from selection.speech_model import SpeechEmbedding
+from selection.spoken_corpus import SpokenParams, Synthesizer, generate_spoken_language, render_clip
+from tests.conftest import REPO, read_json, run_cli, write_config
+from tests.test_bad_input import assert_clean_failure
+
+pytestmark = pytest.mark.xdist_group("spoken")
+WORDS = {"fifteen": 40, "fifty": 40, "seven": 34, "table": 14, "window": 14, "garden": 14, "yellow": 14}
+MISLABELED = 0.3  # of each target word's clips: another word's audio under its label, as forced alignment does
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    """``<audio_dir>/<word>/<clip>.wav`` at 22,050 Hz (resampled on reading), a few voices, noisy, mislabeled."""
+    audio_dir = tmp_path_factory.mktemp("audio") / "clips"
+    synthesizer = Synthesizer(seed=1)
+    rng = np.random.default_rng(0)
+    params = SpokenParams(snr_db_range=(-3.0, 12.0))
+    voices = ["en-us+m3", "en+f2", "en-gb-x-rp+m1", "en-us+f4", "en-gb-scotland+m7", "en-029+f1"]
+    words = list(WORDS)
+    for word, count in WORDS.items():
+        (audio_dir / word).mkdir(parents=True)
+        for index in range(count):
+            said = word
+            if index < 3 * count // 5 and rng.random() < MISLABELED:
+                said = words[int(rng.integers(len(words)))]
+            rate, pitch = int(rng.integers(130, 210)), int(rng.integers(30, 70))
+            speech = synthesizer.say(said, voice=voices[index % len(voices)], rate=rate, pitch=pitch, pitch_range=50)
+            clip = render_clip(speech, rng, params)  # one second at the synthesizer's 22,050 Hz rate
+            soundfile.write(audio_dir / word / f"{word}_{index:03d}.wav", clip, 22050, subtype="PCM_16")
+    return audio_dir
+
+
+def test_a_folder_of_clips_becomes_a_scored_experiment(recordings: Path, tmp_path: Path):
+    experiment = tmp_path / "experiment"
+    done = run_cli(
+        "-m", "selection.embed", "--audio_dir", str(recordings), "--outdir", str(experiment),
+        "--targets", "fifteen,fifty,seven",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = read_json(experiment / "embed_report.json")
+    assert report["dim"] == 192 and report["clips"] == sum(WORDS.values()) and report["skipped"] == []
+    config = write_config(experiment / "dataperf_speech_config.yaml", train_set_size_limit=25)
+    scores = {}
+    for name, module, algorithm in (
+        ("random", "selection.implementations.random_selection", "RandomSelection"),
+        ("default", "selection.implementations.coverage_selection", "CleanCoverageSelection"),
+    ):
+        config = write_config(
+            experiment / f"{name}.yaml", selection_algorithm_module=module, selection_algorithm_class=algorithm,
+            train_set_size_limit=25,
+        )  # fmt: skip
+        selected = run_cli(
+            "-m", "selection.main", "--allowed_training_set", str(experiment / "allowed_training_set.yaml"),
+            "--train_embeddings_dir", str(experiment / "train_embeddings"), "--outdir", str(experiment / name),
+            "--config_file", str(config), "--audio_dir", str(recordings),
+        )  # fmt: skip
+        assert selected.returncode == 0, selected.stderr
+        evaluated = run_cli(
+            str(REPO / "eval.py"), "--eval_embeddings_dir", str(experiment / "eval_embeddings"),
+            "--train_embeddings_dir", str(experiment / "train_embeddings"),
+            "--allowed_training_set", str(experiment / "allowed_training_set.yaml"),
+            "--eval_file", str(experiment / "eval.yaml"), "--train_file", str(experiment / name / "train.json"),
+            "--config_file", str(config), "--cache_dir", "off",
+        )  # fmt: skip
+        assert evaluated.returncode == 0, evaluated.stderr
+        scores[name] = read_json(experiment / name / "results.json")["score"]
+    assert scores["default"] > scores["random"], scores
+
+
+def test_a_users_own_model(recordings: Path, tmp_path: Path):
+    done = run_cli(
+        "-m", "selection.embed", "--audio_dir", str(recordings), "--outdir", str(tmp_path / "own"),
+        "--model", "tests.plugins:BandEnergies", "--targets", "fifteen,fifty",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert read_json(tmp_path / "own" / "embed_report.json")["dim"] == 16
+
+
+def test_embeddings_are_bitwise_deterministic(recordings: Path):
+    model = SpeechEmbedding()
+    waves = np.stack(
+        [soundfile.read(path, dtype="float32")[0][:16000] for path in sorted((recordings / "seven").iterdir())[:5]]
+    )
+    first = model.embed(waves)
+    again = SpeechEmbedding(batch_clips=4).embed(waves[::-1])[::-1]
+    assert first.shape == (5, 192) and np.array_equal(first, model.embed(waves))
+    assert np.array_equal(first, again)
+
+
+def test_the_spoken_corpus_is_deterministic():
+    params = SpokenParams(scale=0.02, nontarget_words=3, workers=1, languages=("pt",))
+    words, clips = generate_spoken_language("pt", params)
+    _, again = generate_spoken_language("pt", SpokenParams(scale=0.02, nontarget_words=3, workers=2, languages=("pt",)))
+    assert words == ["cidade", "cinquenta", "nunca", "quinze", "andar"]
+    for word in clips:
+        assert clips[word]["ids"] == again[word]["ids"]
+        assert np.array_equal(clips[word]["vectors"], again[word]["vectors"])
+        assert clips[word]["vectors"].shape[1] == 192
+
+
+@pytest.fixture
+def bad_folder(recordings: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "clips"
+    for word in ("fifteen", "fifty", "table"):
+        (folder / word).mkdir(parents=True)
+        for path in sorted((recordings / word).iterdir())[:6]:
+            (folder / word / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+BAD_AUDIO = {
+    "not audio": lambda folder: (folder / "table" / "notes.wav").write_text("not audio\n"),
+    "truncated": lambda folder: (folder / "table" / "cut.wav").write_bytes(
+        (folder / "table" / "table_000.wav").read_bytes()[:3000]
+    ),
+    "empty": lambda folder: (folder / "table" / "empty.wav").write_bytes(b""),
+    "no samples": lambda folder: (folder / "table" / "header.wav").write_bytes(
+        (folder / "table" / "table_000.wav").read_bytes()[:44]
+    ),
+    "unreadable": lambda folder: os.symlink(folder / "nowhere.wav", folder / "table" / "gone.wav"),
+    "empty word folder": lambda folder: (folder / "hollow").mkdir(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUDIO))
+def test_bad_audio_fails_or_is_skipped(bad_folder: Path, tmp_path: Path, case: str):
+    BAD_AUDIO[case](bad_folder)
+    args = ["-m", "selection.embed", "--audio_dir", str(bad_folder), "--targets", "fifteen,fifty"]
+    failed = run_cli(*args, "--outdir", str(tmp_path / "fail"))
+    line = assert_clean_failure(failed, str(bad_folder), "--on_bad_audio skip")
+    assert not (tmp_path / "fail").exists()
+    skipped = run_cli(*args, "--outdir", str(tmp_path / "skip"), "--on_bad_audio", "skip")
+    assert skipped.returncode == 0, skipped.stderr
+    report = json.loads((tmp_path / "skip" / "embed_report.json").read_text())
+    assert len(report["skipped"]) == 1 and report["skipped"][0]["file"] in line
+    assert report["clips"] == 18
+
+
+def test_two_commands_from_recordings_to_a_score(recordings: Path, tmp_path: Path):
+    experiment = tmp_path / "experiment"
+    assert run_cli("-m", "selection.embed", "--audio_dir", str(recordings), "--outdir", str(experiment)).returncode == 0
+    done = run_cli("-m", "selection.run", "--workspace", str(experiment))
+    assert done.returncode == 0, done.stderr
+    assert not (experiment / "data").exists()
+    results = read_json(experiment / "results.json")
+    assert results["n_train"] == 25 and 0 <= results["score"] <= 1
