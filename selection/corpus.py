@@ -61,7 +61,7 @@ class CorpusParams:
     seed: int = 0
     languages: tuple[str, ...] = ("en", "pt", "id")
     scale: float = 1.0
-    target_clips: tuple[int, ...] = (2500, 1700, 1000, 650, 400)
+    target_clips: tuple[int, ...] = (2500, 1700, 1000, 650, 400)  # one per target word; past five, made-up words
     nontarget_words: int = 220
     nontarget_clips_min: int = 201
     nontarget_clips_max: int = 260
@@ -112,8 +112,9 @@ def _pseudo_words(code: str, count: int, taken: set[str], rng: np.random.Generat
 
 
 def _plan_language(code: str, params: CorpusParams, rng: np.random.Generator) -> Language:
-    targets = TARGET_WORDS[code]
-    taken = set(targets)
+    targets = TARGET_WORDS[code][: len(params.target_clips)]
+    taken = set(TARGET_WORDS[code])
+    targets += _pseudo_words(code, len(params.target_clips) - len(targets), taken, rng)
     nontargets = _pseudo_words(code, params.nontarget_words + params.rare_words, taken, rng)
     counts = {w: params.scaled(n, minimum=10) for w, n in zip(targets, params.target_clips)}
     minimum = params.nontarget_clips_min

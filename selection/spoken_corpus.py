@@ -14,7 +14,7 @@ but every clip is real audio:
 - **faults of the real pool**: a share of every word's clips is another word under this label
   (forced-alignment mistakes), and a share is badly cut: the word truncated, mostly silence, or
   mostly a neighbouring word;
-- **vocabulary**: five target words per language, with a confusable pair (fifteen/fifty,
+- **vocabulary**: five target words per language, with a confusable pair each (fifteen/fifty,
   quinze/cinquenta, tahun/tahu), and pseudo-words of the language's syllables as nontargets.
 
 Embeddings come from :class:`selection.speech_model.SpeechEmbedding` (192 values per clip).
@@ -62,9 +62,9 @@ class SpokenParams:
     speakers: int = 240
     rate_range: tuple[int, int] = (120, 230)
     pitch_range: tuple[int, int] = (15, 85)
-    snr_db_range: tuple[float, float] = (0.0, 30.0)
+    snr_db_range: tuple[float, float] = (6.0, 36.0)
     level_range: tuple[float, float] = (0.05, 0.9)
-    mislabeled_fraction: float = 0.12
+    mislabeled_fraction: float = 0.10
     badly_cut_fraction: float = 0.10
     workers: int = 2
 
