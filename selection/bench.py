@@ -27,7 +27,9 @@ if __name__ == "__main__":
 
     exit_quietly_on_ctrl_c()
 
+import hashlib
 import io
+import json
 import logging
 import sys
 import time
@@ -338,9 +340,6 @@ def bench_family(
     reused: dict | None = None,
 ) -> dict:
     """Every algorithm on every member × size × metric; margins over ``cross_validation``; JSON and PNG."""
-    import hashlib
-    import json
-
     from selection.family import member_experiment
 
     reused = reused or {}
@@ -424,8 +423,6 @@ def _reusable_rows(path: str) -> dict:
 
 def _folder_digest(folder: Path) -> str:
     """SHA-256 over every file of an experiment folder (names and bytes), for reusing baseline rows."""
-    import hashlib
-
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from selection.cli import run_command
-from selection.corpus import TARGET_WORDS, CorpusParams, write_corpus
+from selection.corpus import CorpusParams, write_corpus
 from selection.experiment import create_experiment
 from selection.layout import experiment_folder_name, experiment_present
 from selection.validation import BadInputError
@@ -69,9 +69,9 @@ def make_synthetic(
     started = time.perf_counter()
     counts = {}
     with tempfile.TemporaryDirectory(dir=workspace, prefix=".corpus-") as corpus:
-        write_corpus(corpus, params)
+        plans = write_corpus(corpus, params)
         for code in params.languages:
-            targets = TARGET_WORDS[code]
+            targets = plans[code].targets
             destinations = [data_dir / experiment_folder_name(code)]
             destinations += [workspace] if code == DEFAULT_LANGUAGE else []
             for destination in destinations:

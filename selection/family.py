@@ -19,7 +19,8 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from selection.layout import experiment_folder_name, experiment_present, find_experiment
+from selection.errors import BadInputError
+from selection.layout import experiment_present, find_experiment
 
 log = logging.getLogger("dataperf")
 
@@ -65,8 +66,6 @@ MEMBERS = (
 
 def members_named(names: list[str] | None = None, half: str = "all") -> list[Member]:
     """The members of ``half`` (``tune``, ``report`` or ``all``), or those named, in family order."""
-    from selection.validation import BadInputError
-
     if half not in (*HALVES, "all"):
         raise BadInputError(f"command line: --half: {half!r} is not one of tune, report, all")
     by_name = {member.name: member for member in MEMBERS}
@@ -127,7 +126,9 @@ def _spoken_member(member: Member, spoken_dir: Path, scale: float) -> Path:
     from selection.spoken_corpus import SpokenParams
 
     data_dir = spoken_dir if scale == 1.0 else spoken_dir.with_name(f"{spoken_dir.name}@{scale:g}")
-    if experiment_present(data_dir / experiment_folder_name(member.language)):
+    try:
         return find_experiment(data_dir, member.language)
+    except BadInputError:
+        pass
     make_spoken(data_dir, params=SpokenParams(languages=(member.language,), scale=scale))
     return find_experiment(data_dir, member.language)

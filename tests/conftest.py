@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -138,6 +139,23 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     return subprocess.run(
         [sys.executable, *args], cwd=cwd or REPO, env=environment, capture_output=True, text=True, timeout=300
     )
+
+
+def quick_start_workspace(root: Path) -> Path:
+    """``root/workspace`` as the quick start leaves it (every language, small scale), with the shipped config."""
+    done = run_cli("-m", "selection.download", "--workspace", str(root / "workspace"), "--scale", "0.04", cwd=root)
+    assert done.returncode == 0, done.stderr
+    shutil.copy(REPO / "workspace" / "dataperf_speech_config.yaml", root / "workspace")
+    return root / "workspace"
+
+
+def evaluate_results(dataset: Path, *extra: str) -> dict:
+    """``evaluate`` on ``dataset``'s train.json: its results (without the timing) and its stderr."""
+    done = run_cli(*eval_args(dataset, None, None, *extra))
+    assert done.returncode == 0, done.stderr
+    results = read_json(dataset / "results.json")
+    results.pop("seconds")
+    return {"results": results, "stderr": done.stderr}
 
 
 def select_args(root: Path, config: Path | None = None, *extra: str) -> list[str]:

@@ -11,16 +11,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from selection import cache
-from tests.conftest import eval_args, read_json, run_cli, write_parquet
+from tests.conftest import eval_args, evaluate_results, run_cli, write_parquet
 from tests.test_bad_input import assert_clean_failure, good_train
 
 
 def _evaluate(dataset: Path, cache_dir: Path | str, *extra: str) -> dict:
-    done = run_cli(*eval_args(dataset, None, None, "--cache_dir", str(cache_dir), *extra))
-    assert done.returncode == 0, done.stderr
-    results = read_json(dataset / "results.json")
-    results.pop("seconds")
-    return {"results": results, "stderr": done.stderr}
+    return evaluate_results(dataset, "--cache_dir", str(cache_dir), *extra)
 
 
 def test_a_hit_gives_the_results_of_reading_the_sources(selected: Path, tmp_path: Path):

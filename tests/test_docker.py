@@ -71,13 +71,26 @@ def experiment(tmp_path_factory) -> Path:
     assert done.returncode == 0, done.stderr
     shutil.copy(REPO / "workspace" / "dataperf_speech_config.yaml", workspace)
     shutil.rmtree(workspace / "data")
-    for path in [root, *root.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    _readable_by_container(root)
     native = root / "native"
     shutil.copytree(workspace, native)
     assert run_cli(*select_args(native)).returncode == 0
     assert run_cli(*eval_args(native)).returncode == 0
     return root
+
+
+def _readable_by_container(root: Path) -> None:
+    """Open ``root`` and everything under it to the container's unprivileged user (read only)."""
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _output_folder(parent: Path) -> Path:
+    """``parent/out``, owned by the user the container runs as, so it can write there."""
+    out = parent / "out"
+    out.mkdir()
+    os.chown(out, *CALLER)
+    return out
 
 
 def _docker_run(image: str, *args: str, mounts: dict[Path, str], user=CALLER, env: dict | None = None):
@@ -97,9 +110,7 @@ def _comparable(results: dict) -> dict:
 
 
 def test_container_select_then_evaluate_equals_native(image: str, experiment: Path, tmp_path: Path):
-    out = tmp_path / "out"
-    out.mkdir()
-    os.chown(out, *CALLER)
+    out = _output_folder(tmp_path)
     data = {experiment / "ws": "/data:ro", out: "/out"}
     selected = _docker_run(
         image,
@@ -157,11 +168,8 @@ def test_algorithm_that_reaches_for_the_network_fails_cleanly(image: str, experi
     (plugins / "config.yaml").write_text(
         "selection_algorithm_module: phone_home\nselection_algorithm_class: PhoneHome\n"
     )
-    out = tmp_path / "out"
-    out.mkdir()
-    os.chown(out, *CALLER)
-    for path in [plugins, *plugins.iterdir()]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    out = _output_folder(tmp_path)
+    _readable_by_container(plugins)
     done = _docker_run(
         image,
         "select",
@@ -257,11 +265,8 @@ def test_leaderboard_task_in_the_container(image: str, experiment: Path, tmp_pat
     shutil.copy(experiment / "native" / "train.json", teams / "team-a" / "en_25_train.json")
     (teams / "team-b").mkdir()
     (teams / "team-b" / "en_25_train.json").write_text("{broken")
-    for path in [tmp_path, *tmp_path.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    out = tmp_path / "out"
-    out.mkdir()
-    os.chown(out, *CALLER)
+    _readable_by_container(tmp_path)
+    out = _output_folder(tmp_path)
     done = _docker_run(
         image,
         "leaderboard",
@@ -293,11 +298,8 @@ def test_embed_task_in_the_container(image: str, tmp_path: Path):
         for index in range(4):
             tone = np.sin(2 * np.pi * (200 + 150 * index) * np.arange(12000) / 16000) * 0.3
             soundfile.write(clips / word / f"{word}_{index}.wav", tone + rng.normal(0, 0.01, 12000), 16000)
-    for path in [tmp_path, *tmp_path.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    out = tmp_path / "out"
-    out.mkdir()
-    os.chown(out, *CALLER)
+    _readable_by_container(tmp_path)
+    out = _output_folder(tmp_path)
     done = _docker_run(
         image,
         "embed",

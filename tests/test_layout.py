@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, published_like_archives, read_json, run_cli, write_config
+from tests.conftest import REPO, published_like_archives, quick_start_workspace, read_json, run_cli, write_config
 from tests.test_bad_input import assert_clean_failure
 
 pytestmark = pytest.mark.xdist_group("layout")
@@ -18,9 +17,7 @@ pytestmark = pytest.mark.xdist_group("layout")
 def clone(tmp_path_factory) -> Path:
     """A folder laid out like a clone after the quick start (small scale): workspace/ with every language."""
     root = tmp_path_factory.mktemp("clone")
-    done = run_cli("-m", "selection.download", "--workspace", str(root / "workspace"), "--scale", "0.04", cwd=root)
-    assert done.returncode == 0, done.stderr
-    shutil.copy(REPO / "workspace" / "dataperf_speech_config.yaml", root / "workspace")
+    quick_start_workspace(root)
     return root
 
 

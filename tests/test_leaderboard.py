@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, read_json, run_cli
+from tests.conftest import REPO, quick_start_workspace, read_json, run_cli
 from tests.test_bad_input import assert_clean_failure
 
 pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("leaderboard")]
@@ -27,9 +27,7 @@ LEADERBOARD = ("-m", "selection.leaderboard")
 def organiser(tmp_path_factory) -> Path:
     """Hidden data for three languages, and a folder of mixed good and bad submissions."""
     root = tmp_path_factory.mktemp("organiser")
-    done = run_cli("-m", "selection.download", "--workspace", str(root / "workspace"), "--scale", "0.04", cwd=root)
-    assert done.returncode == 0, done.stderr
-    shutil.copy(REPO / "workspace" / "dataperf_speech_config.yaml", root / "workspace")
+    quick_start_workspace(root)
     for language, size in (("en", 25), ("id", 60)):
         selected = run_cli("-m", "selection.main", "--language", language, "--train_size", str(size), cwd=root)
         assert selected.returncode == 0, selected.stderr

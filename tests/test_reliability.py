@@ -23,6 +23,7 @@ from selection import cache
 from tests.conftest import (
     REPO,
     eval_args,
+    evaluate_results,
     published_like_archives,
     read_json,
     run_cli,
@@ -37,14 +38,6 @@ def _tree(folder: Path) -> dict[str, bytes | None]:
         str(path.relative_to(folder)): (path.read_bytes() if path.is_file() else None)
         for path in sorted(folder.rglob("*"))
     }
-
-
-def _scores(dataset: Path, *extra: str) -> dict:
-    done = run_cli(*eval_args(dataset, None, None, *extra))
-    assert done.returncode == 0, done.stderr
-    results = read_json(dataset / "results.json")
-    results.pop("seconds")
-    return {"results": results, "stderr": done.stderr}
 
 
 # --- the cache never removes what it did not make -------------------------------------------------
@@ -135,20 +128,20 @@ def _one_nan(data: bytes) -> bytes:
 )
 def test_a_tampered_eval_entry_is_rebuilt_not_used(selected: Path, tmp_path: Path, file: str, tamper):
     cache_dir = tmp_path / "cache"
-    expected = _scores(selected, "--cache_dir", "off")["results"]
-    _scores(selected, "--cache_dir", str(cache_dir))
+    expected = evaluate_results(selected, "--cache_dir", "off")["results"]
+    evaluate_results(selected, "--cache_dir", str(cache_dir))
     target = _entry(cache_dir, "eval") / file
     target.write_bytes(tamper(target.read_bytes()))
-    again = _scores(selected, "--cache_dir", str(cache_dir))
+    again = evaluate_results(selected, "--cache_dir", str(cache_dir))
     assert "damaged" in again["stderr"] and "eval set read from the cache" not in again["stderr"]
     assert again["results"] == expected
-    rebuilt = _scores(selected, "--cache_dir", str(cache_dir))
+    rebuilt = evaluate_results(selected, "--cache_dir", str(cache_dir))
     assert "eval set read from the cache" in rebuilt["stderr"] and rebuilt["results"] == expected
 
 
 def test_an_edited_cached_allowed_list_cannot_admit_an_eval_clip(selected: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
-    _scores(selected, "--cache_dir", str(cache_dir))
+    evaluate_results(selected, "--cache_dir", str(cache_dir))
     evaluation = yaml.safe_load((selected / "eval.yaml").read_text())
     stolen = evaluation["nontargets"][0]
     for entry in cache_dir.glob("ids-*"):
