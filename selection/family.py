@@ -14,7 +14,6 @@ which every cell is compared with, runs in seconds; the spoken members are the s
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,6 +94,11 @@ def member_experiment(
     folder = family_dir / (member.name if scale == 1.0 else f"{member.name}@{scale:g}")
     if experiment_present(folder):
         return folder
+    if folder.exists():
+        raise BadInputError(
+            f"{folder}: exists but is not a whole experiment (allowed list, eval list and both embedding "
+            "folders); move it away or choose another --family_dir"
+        )
     from selection.corpus import CorpusParams, write_corpus
     from selection.download import _experiment_from_sources
 
@@ -114,8 +118,6 @@ def member_experiment(
             unknown_words=params.nontarget_words - params.nontarget_words // 2,
             clips_per_word=params.experiment_clips_per_word(),
         )
-        if folder.exists():
-            shutil.rmtree(folder)
         built.rename(folder)
     return folder
 

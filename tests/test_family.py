@@ -108,3 +108,16 @@ def test_family_bench_refuses_unknown_members_and_halves(tmp_path, flags, fragme
     )  # fmt: skip
     assert_clean_failure(done, fragment)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_family_bench_never_replaces_a_folder_it_did_not_build(tmp_path):
+    foreign = tmp_path / "family" / "gauss-3-targets@0.4"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine\n")
+    done = run_cli(
+        "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", "0.4",
+        "--family_dir", str(tmp_path / "family"), "--config_file", CONFIG, cwd=tmp_path,
+    )  # fmt: skip
+    assert_clean_failure(done, str(foreign), "not a whole experiment")
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert (foreign / "notes.txt").read_text() == "mine\n"
