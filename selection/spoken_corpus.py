@@ -9,8 +9,9 @@ but every clip is real audio:
   (the ``!v`` voices: male, female, whisper, croak, ...), a speaking rate, a pitch and a pitch
   range; speakers are drawn Zipf-like, so a few say many clips;
 - **clips**: the word synthesized at 22,050 Hz, resampled to 16 kHz (soxr), scaled to a random
-  level, shifted to a random place in its one-second clip, with background noise (white and
-  low-frequency hum) at a random signal-to-noise ratio;
+  level, placed near the middle of its one-second clip as MSWC's extraction centres it (offset by
+  a random alignment error), with background noise (white and low-frequency hum) at a random
+  signal-to-noise ratio;
 - **faults of the real pool**: a share of every word's clips is another word under this label
   (forced-alignment mistakes), and a share is badly cut: the word truncated, mostly silence, or
   mostly a neighbouring word;
@@ -26,7 +27,7 @@ from __future__ import annotations
 import ctypes
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,11 @@ VOICES = {
     "id": ["id", "ms"],
 }
 
+# How far (standard deviation, seconds) a word sits from the middle of its clip: the forced
+# alignment's error. The calibration's one per-language setting: chosen so that the CV baseline
+# lands near each language's published figure (README, Calibration).
+PLACEMENT_SD_S = {"en": 0.12, "pt": 0.12, "id": 0.05}
+
 
 @dataclass
 class SpokenParams:
@@ -64,6 +70,7 @@ class SpokenParams:
     pitch_range: tuple[int, int] = (15, 85)
     snr_db_range: tuple[float, float] = (6.0, 36.0)
     level_range: tuple[float, float] = (0.05, 0.9)
+    placement_sd_s: dict[str, float] = field(default_factory=lambda: dict(PLACEMENT_SD_S))
     mislabeled_fraction: float = 0.10
     badly_cut_fraction: float = 0.10
     workers: int = 2
@@ -142,14 +149,21 @@ def _trim(samples: np.ndarray) -> np.ndarray:
     return samples[loud[0] : loud[-1] + 1] if len(loud) else samples
 
 
-def render_clip(speech: np.ndarray, rng: np.random.Generator, params: SpokenParams) -> np.ndarray:
-    """One second at 16 kHz: ``speech`` at a random level and place, over noise at a random SNR."""
+def render_clip(
+    speech: np.ndarray, rng: np.random.Generator, params: SpokenParams, *, placement_sd_s: float = 0.05
+) -> np.ndarray:
+    """One second at 16 kHz: ``speech`` at a random level, near the middle, over noise at a random SNR.
+
+    MSWC cuts one second around the midpoint of each word's forced alignment; the word's offset from
+    the middle is drawn with a standard deviation of ``placement_sd_s`` seconds (the alignment's error).
+    """
     clip = np.zeros(16000, dtype=np.float64)
     speech = speech[:16000]
     peak = np.abs(speech).max() if len(speech) else 0.0
     if peak > 0:
         speech = speech / peak * rng.uniform(*params.level_range)
-    start = int(rng.integers(0, 16000 - len(speech) + 1))
+    offset = rng.normal(0.0, placement_sd_s) * 16000
+    start = int(np.clip(round((16000 - len(speech)) / 2 + offset), 0, 16000 - len(speech)))
     clip[start : start + len(speech)] = speech
     power = float(np.mean(speech.astype(np.float64) ** 2)) if len(speech) else 1e-6
     noise_power = power / 10 ** (rng.uniform(*params.snr_db_range) / 10)
@@ -185,7 +199,7 @@ def _speakers(code: str, variants: list[str], params: SpokenParams, rng: np.rand
 
 
 def _clip_audio(
-    word: str, vocabulary: list[str], speaker: _Speaker, fault: str, synthesizer: Synthesizer, rng, params
+    code: str, word: str, vocabulary: list[str], speaker: _Speaker, fault: str, synthesizer: Synthesizer, rng, params
 ) -> np.ndarray:
     """The one-second clip of one recording of ``word`` (or of what a fault makes of it)."""
 
@@ -212,7 +226,7 @@ def _clip_audio(
         speech = np.concatenate([own[-max(1, len(own) // 4) :], np.zeros(800, dtype=np.float32), other])
     else:
         speech = say(word)
-    return render_clip(speech, rng, params)
+    return render_clip(speech, rng, params, placement_sd_s=params.placement_sd_s[code])
 
 
 def _language_plan(code: str, params: SpokenParams, rng: np.random.Generator) -> tuple[list[str], dict[str, int]]:
@@ -249,7 +263,7 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
         faults[cut] = rng.choice(["truncated", "silence", "neighbour"], size=int(cut.sum()))
         waves = np.stack(
             [
-                _clip_audio(word, vocabulary, speakers[s], str(fault), synthesizer, rng, params)
+                _clip_audio(code, word, vocabulary, speakers[s], str(fault), synthesizer, rng, params)
                 for s, fault in zip(who, faults)
             ]
         )

@@ -110,6 +110,21 @@ def test_the_spoken_corpus_is_deterministic():
         assert clips[word]["vectors"].shape[1] == 192
 
 
+def test_a_word_sits_near_the_middle_of_its_clip():
+    """As MSWC cuts one second around the word's alignment; the offset's spread is the per-language setting."""
+    speech = np.full(3200, 0.5, dtype=np.float32)
+    quiet = SpokenParams(snr_db_range=(80.0, 81.0))
+    centred = render_clip(speech, np.random.default_rng(0), quiet, placement_sd_s=0.0)
+    loud = np.flatnonzero(np.abs(centred) > 0.01)
+    assert (loud[0], loud[-1]) == (6400, 9599)
+    starts = [
+        np.flatnonzero(np.abs(render_clip(speech, np.random.default_rng(seed), quiet, placement_sd_s=0.12)) > 0.01)[0]
+        for seed in range(200)
+    ]
+    assert 0.09 < np.std(starts) / 16000 < 0.15 and abs(np.mean(starts) - 6400) < 400
+    assert set(SpokenParams().placement_sd_s) == {"en", "pt", "id"}
+
+
 @pytest.fixture
 def bad_folder(recordings: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "clips"
