@@ -24,16 +24,15 @@ sys.path.insert(0, str(REPO))
 
 PUBLISHED = {"en": (0.374, 0.413), "pt": (0.423, 0.526), "id": (0.362, 0.435)}
 SELECTION_SEEDS = (42, 7, 123)
-ALGORITHMS = {"cross_validation": "CrossValidationSelection", "random": "RandomSelection"}
-MODULES = {"cross_validation": "cross_validation_selection", "random": "random_selection"}
 
 
 def main(language: str = "id", settings: str = "{}", targets: str = "", seed: int = 0, outdir: str = "") -> None:
     import numpy as np
 
     from selection import spoken_corpus
-    from selection.bench import load_experiment, select_and_score
+    from selection.bench import load_experiment, resolve_algorithm, select_and_score
     from selection.download import make_spoken
+    from selection.layout import experiment_folder_name, experiment_present
     from selection.load import load_config
 
     changes = json.loads(settings) if isinstance(settings, str) else dict(settings)
@@ -42,13 +41,15 @@ def main(language: str = "id", settings: str = "{}", targets: str = "", seed: in
         words = targets.split(",") if isinstance(targets, str) else list(targets)
         spoken_corpus.SPOKEN_TARGETS[language] = words
     folder = Path(outdir or f"calibration/{language}-trial")
-    if not (folder / f"dataperf_{language}_data" / "eval.yaml").exists():
+    experiment_folder = folder / experiment_folder_name(language)
+    if not experiment_present(experiment_folder):
         params = spoken_corpus.SpokenParams(seed=int(seed), languages=(language,), **changes)
         make_spoken(folder, params=params)
-    experiment = load_experiment(folder / f"dataperf_{language}_data", label=language)
+    experiment = load_experiment(experiment_folder, label=language)
     config = load_config(REPO / "workspace" / "dataperf_speech_config.yaml")
     report = {"language": language, "settings": settings, "targets": targets, "seed": seed, "rows": []}
-    for name, class_name in ALGORITHMS.items():
+    for name in ("cross_validation", "random"):
+        module, class_name = resolve_algorithm(name)
         for position, size in enumerate((25, 60)):
             scores = []
             for selection_seed in SELECTION_SEEDS:
@@ -56,7 +57,7 @@ def main(language: str = "id", settings: str = "{}", targets: str = "", seed: in
                     **config,
                     "train_set_size_limit": size,
                     "selection_random_seed": selection_seed,
-                    "selection_algorithm_module": f"selection.implementations.{MODULES[name]}",
+                    "selection_algorithm_module": module,
                     "selection_algorithm_class": class_name,
                 }
                 scores.append(select_and_score(experiment, trial)[1]["score"])

@@ -14,6 +14,8 @@ from tests.conftest import REPO, run_cli
 from tests.test_bad_input import assert_clean_failure
 
 CONFIG = str(REPO / "workspace" / "dataperf_speech_config.yaml")
+SCALE = "0.2"  # members at a fifth of their size keep these tests fast
+MEMBER_FOLDER = f"gauss-3-targets@{SCALE}"
 
 
 def test_the_family_has_both_halves_and_every_kind_of_member():
@@ -37,7 +39,7 @@ def family_run(tmp_path_factory) -> tuple[Path, object]:
     root = tmp_path_factory.mktemp("family")
     done = run_cli(
         "-m", "selection.bench", "--family", "--members", "gauss-3-targets",
-        "--family_scale", "0.2", "--sizes", "25", "--algorithms", "random,clean_coverage",
+        "--family_scale", SCALE, "--sizes", "25", "--algorithms", "random,clean_coverage",
         "--family_dir", str(root / "family"), "--config_file", CONFIG, cwd=root,
     )  # fmt: skip
     return root, done
@@ -64,14 +66,14 @@ def test_family_bench_reports_margins_over_cross_validation(family_run):
     assert summary["all"]["min"] == pytest.approx(margins[0], abs=1e-4)
     assert summary["all"]["max"] == pytest.approx(margins[-1], abs=1e-4)
     assert "| clean_coverage | all | 2 |" in done.stdout
-    three = yaml.safe_load((root / "family" / "gauss-3-targets@0.2" / "allowed_training_set.yaml").read_text())
+    three = yaml.safe_load((root / "family" / MEMBER_FOLDER / "allowed_training_set.yaml").read_text())
     assert len(three["targets"]) == 3
 
 
 def test_family_bench_reuses_baseline_rows_only_for_the_same_data(family_run):
     root, _ = family_run
     again = run_cli(
-        "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", "0.2",
+        "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", SCALE,
         "--sizes", "25", "--algorithms", "random", "--family_dir", str(root / "family"), "--config_file", CONFIG,
         "--reuse", str(root / "family_results.json"), "--output", str(root / "again.json"), "--plot", "", cwd=root,
     )  # fmt: skip
@@ -82,10 +84,10 @@ def test_family_bench_reuses_baseline_rows_only_for_the_same_data(family_run):
     key = lambda row: (row["member"], row["algorithm"], row["metric"])  # noqa: E731
     earlier = {key(row): row["score"] for row in first}
     assert all(earlier[key(row)] == row["score"] for row in second)
-    eval_list = root / "family" / "gauss-3-targets@0.2" / "eval.yaml"
+    eval_list = root / "family" / MEMBER_FOLDER / "eval.yaml"
     eval_list.write_text(eval_list.read_text() + "\n")
     changed = run_cli(
-        "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", "0.2",
+        "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", SCALE,
         "--sizes", "25", "--metric", "macro_f1", "--algorithms", "random", "--family_dir", str(root / "family"),
         "--config_file", CONFIG, "--reuse", str(root / "family_results.json"), "--output", str(root / "changed.json"),
         "--plot", "", cwd=root,
@@ -111,11 +113,11 @@ def test_family_bench_refuses_unknown_members_and_halves(tmp_path, flags, fragme
 
 
 def test_family_bench_never_replaces_a_folder_it_did_not_build(tmp_path):
-    foreign = tmp_path / "family" / "gauss-3-targets@0.2"
+    foreign = tmp_path / "family" / MEMBER_FOLDER
     foreign.mkdir(parents=True)
     (foreign / "notes.txt").write_text("mine\n")
     done = run_cli(
-        "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", "0.2",
+        "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", SCALE,
         "--family_dir", str(tmp_path / "family"), "--config_file", CONFIG, cwd=tmp_path,
     )  # fmt: skip
     assert_clean_failure(done, str(foreign), "not a whole experiment")
