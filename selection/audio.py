@@ -4,6 +4,12 @@ Any format libsndfile reads (wav, flac, ogg/vorbis, ogg/opus, ...) through ``sou
 other sample rates are resampled to 16 kHz with ``soxr`` (high quality); several channels
 are averaged; a clip is cut to its first second, or padded with silence at the end.
 Samples are float32 in [-1, 1].
+
+Only the first second (plus :data:`RESAMPLE_MARGIN_S` for the resampler's filter, which
+gives bit for bit the samples that resampling the whole file gives) is ever decoded, so a
+small file whose header declares hours of audio at 1 Hz costs no memory; headers declaring
+sample rates, channel counts or durations outside :data:`SAMPLE_RATES`, :data:`MAX_CHANNELS`
+and :data:`MAX_SECONDS` are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ import numpy as np
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au")
+SAMPLE_RATES = (1000, 768000)
+MAX_CHANNELS = 64
+MAX_SECONDS = 24 * 3600
+RESAMPLE_MARGIN_S = 0.25
 
 
 class BadAudioError(ValueError):
@@ -50,7 +60,20 @@ def read_clip(path: str | Path) -> np.ndarray:
         raise BadAudioError(f"{path}: not a regular file")
     try:
         info = soundfile.info(path)
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        rate, channels, frames = info.samplerate, info.channels, info.frames
+        if not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
+            raise BadAudioError(
+                f"{path}: declares {rate} samples per second; expected {SAMPLE_RATES[0]} to {SAMPLE_RATES[1]}"
+            )
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise BadAudioError(f"{path}: declares {channels} channels; expected 1 to {MAX_CHANNELS}")
+        if frames > MAX_SECONDS * rate:
+            raise BadAudioError(f"{path}: declares {frames / rate:.0f} s of audio; expected at most {MAX_SECONDS} s")
+        with soundfile.SoundFile(path) as audio:
+            wanted = int(np.ceil(rate * (1 + RESAMPLE_MARGIN_S)))
+            samples = audio.read(frames=wanted, dtype="float32", always_2d=True)
+    except BadAudioError:
+        raise
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise BadAudioError(f"{path}: not readable as audio ({reason[:160]})") from None

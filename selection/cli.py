@@ -225,8 +225,10 @@ def run_command(function: Callable, argv: list[str] | None = None) -> None:
     """Run ``function`` with the flags in ``argv`` (default ``sys.argv[1:]``) and exit with a documented code.
 
     Bad input (files, flags, config, what a plugin returns, an unwritable output or a
-    full disk) prints one line on stderr and exits 2; Ctrl-C exits 130; anything else is
-    a harness bug: one line, exit 1, and a traceback only with ``DATAPERF_TRACEBACK=1``.
+    full disk) prints one line on stderr and exits 2; Ctrl-C exits 130 (a command that
+    keeps finished work re-raises ``KeyboardInterrupt`` with a message saying what was
+    kept); anything else is a harness bug: one line, exit 1, and a traceback only with
+    ``DATAPERF_TRACEBACK=1``.
     """
     signal.signal(signal.SIGINT, signal.default_int_handler)
     handler = logging.StreamHandler(sys.stderr)
@@ -240,8 +242,8 @@ def run_command(function: Callable, argv: list[str] | None = None) -> None:
         function(**parse_flags(function, argv))
     except BadInputError as error:
         _fail("error", str(error), EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        _fail("interrupted", "no output was written", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as error:
+        _fail("interrupted", str(error) or "no output was written", EXIT_INTERRUPTED)
     except OSError as error:
         if os.environ.get("DATAPERF_TRACEBACK"):
             traceback.print_exc()

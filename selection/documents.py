@@ -22,6 +22,7 @@ PyYAML's safe loader instead, so the result is always exactly what ``yaml.safe_l
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -49,16 +50,23 @@ _RESOLVER = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-def read_bytes(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
-    """A regular file's bytes, refusing a FIFO, device or folder and a file larger than ``max_bytes``."""
+def read_bytes(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES, follow_links: bool = True) -> bytes:
+    """A regular file's bytes, refusing a FIFO, device or folder and a file larger than ``max_bytes``.
+
+    With ``follow_links=False`` a symbolic link is refused too (the leaderboard reads
+    strangers' folders and must not be pointed at a file outside them).
+    """
     path = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        descriptor = os.open(path, flags)
     except FileNotFoundError:
         raise BadInputError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise BadInputError(f"{path}: is a folder; expected a file") from None
     except OSError as error:
+        if not follow_links and error.errno == errno.ELOOP:
+            raise BadInputError(f"{path}: is a symbolic link; only regular files are read") from None
         raise BadInputError(f"{path}: cannot be read ({error.strerror})") from None
     try:
         mode = os.fstat(descriptor).st_mode
@@ -67,6 +75,8 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> byte
         if not stat.S_ISREG(mode):
             raise BadInputError(f"{path}: is not a regular file (a pipe, socket or device); expected a file")
         os.set_blocking(descriptor, True)
+        if os.fstat(descriptor).st_size > max_bytes:
+            raise BadInputError(f"{path}: file is larger than {max_bytes} bytes; the harness reads no more than that")
         with os.fdopen(descriptor, "rb", closefd=False) as handle:
             data = handle.read(max_bytes + 1)
     except OSError as error:
@@ -78,9 +88,9 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> byte
     return data
 
 
-def read_text(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> str:
+def read_text(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES, follow_links: bool = True) -> str:
     """A whole UTF-8 text file (see :func:`read_bytes`)."""
-    data = read_bytes(path, max_bytes=max_bytes)
+    data = read_bytes(path, max_bytes=max_bytes, follow_links=follow_links)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -191,9 +201,9 @@ def _yaml_mark(mark: Any) -> str:
     return f" line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
 
 
-def read_json(path: str | Path, *, max_bytes: int = MAX_TRAIN_FILE_BYTES) -> Any:
+def read_json(path: str | Path, *, max_bytes: int = MAX_TRAIN_FILE_BYTES, follow_links: bool = True) -> Any:
     """Parse a JSON file of at most ``max_bytes`` bytes."""
-    text = read_text(path, max_bytes=max_bytes)
+    text = read_text(path, max_bytes=max_bytes, follow_links=follow_links)
     try:
         return json.loads(text)
     except BadInputError:

@@ -16,14 +16,12 @@ if __name__ == "__main__":
     exit_quietly_on_ctrl_c()
 
 import logging
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-import zipfile
+from functools import partial
 from pathlib import Path
 
+from selection.archives import DEFAULT_MAX_MB, check_base_url, check_destination, fetch, is_whole_zip, unpack
 from selection.cli import run_command
 from selection.corpus import CorpusParams, write_corpus
 from selection.experiment import create_experiment
@@ -125,79 +123,26 @@ def make_spoken(data_dir: Path, *, params, overwrite: bool = False) -> dict:
     return counts
 
 
-def _is_whole_zip(path: Path) -> bool:
-    """Whether ``path`` is a zip archive whose every member reads back with the right CRC."""
-    try:
-        with zipfile.ZipFile(path) as bundle:
-            return bundle.testzip() is None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return False
+def download_published(data_path: Path, *, base_url: str, timeout: float, max_bytes: int, overwrite: bool) -> None:
+    """Fetch (if missing or damaged) and unpack each archive; first refuse any folder that is the user's."""
+    from selection.bench import load_experiment
 
-
-def _fetch(url: str, destination: Path, *, timeout: float) -> None:
-    """Download ``url`` to ``destination`` through a temp file renamed only when complete and a whole zip."""
-    temp = destination.with_name(f".{destination.name}.part")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, temp.open("wb") as handle:
-            total = int(response.headers.get("Content-Length") or 0)
-            done, last = 0, 0.0
-            while chunk := response.read(1 << 20):
-                handle.write(chunk)
-                done += len(chunk)
-                if time.monotonic() - last > 1:
-                    of = f" of {total / 1e6:.0f}" if total else ""
-                    print(f"\r{destination.name}: {done / 1e6:.0f}{of} MB", end="", file=sys.stderr, flush=True)
-                    last = time.monotonic()
-            print(f"\r{destination.name}: {done / 1e6:.0f} MB done", file=sys.stderr)
-        if total and done != total:
-            raise BadInputError(f"{url}: download ended after {done} of {total} bytes")
-        if not _is_whole_zip(temp):
-            raise BadInputError(f"{url}: what arrived is not a whole zip archive; nothing was kept, run again")
-        temp.replace(destination)
-    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise BadInputError(f"{url}: cannot be fetched ({reason}); the workspace was left as it was") from None
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _experiment_root(folder: Path) -> Path | None:
-    """``folder`` if it holds an experiment, else its only subfolder that does (an archive's top folder)."""
-    if experiment_present(folder):
-        return folder
-    inside = [path for path in folder.iterdir() if path.is_dir() and experiment_present(path)]
-    return inside[0] if len(inside) == 1 else None
-
-
-def _unpack(archive: Path, destination: Path, *, overwrite: bool) -> bool:
-    """Unpack ``archive``'s experiment into ``destination`` via a temp folder; refuse entries that leave it.
-
-    The archive may hold the experiment at its top or inside one folder. An experiment
-    already at ``destination`` is kept unless ``overwrite``. Returns whether it unpacked.
-    """
-    if experiment_present(destination) and not overwrite:
-        log.info("%s already holds the experiment; pass --overwrite to unpack %s again", destination, archive.name)
-        return False
-    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".unpack-") as temp:
-        try:
-            with zipfile.ZipFile(archive) as bundle:
-                for name in bundle.namelist():
-                    if name.startswith("/") or ".." in Path(name).parts:
-                        raise BadInputError(f"{archive}: entry {name!r} would be written outside {destination}")
-                bundle.extractall(temp)
-        except zipfile.BadZipFile as error:
-            raise BadInputError(f"{archive}: not a zip archive ({error})") from None
-        root = _experiment_root(Path(temp))
-        if root is None:
-            raise BadInputError(
-                f"{archive}: holds no experiment (train_embeddings/, eval_embeddings/, allowed_training_set.yaml, "
-                "eval.yaml) at its top or in one folder"
-            )
-        previous = Path(temp) / ".previous"
-        if destination.exists():
-            destination.replace(previous)
-        root.replace(destination)
-    return True
+    destinations = {language: data_path / experiment_folder_name(language) for language in DATAPERF_ARCHIVES}
+    for destination in destinations.values():
+        check_destination(destination, overwrite=overwrite)
+    for language, name in DATAPERF_ARCHIVES.items():
+        archive = data_path / f"dataperf_{name}_data.zip"
+        if archive.is_symlink() or (archive.exists() and not archive.is_file()):
+            raise BadInputError(f"{archive}: is not a regular file (a link, folder or pipe); move it away")
+        if archive.exists() and not is_whole_zip(archive):
+            log.info("%s is damaged; fetching it again (it is replaced only by a whole one)", archive)
+            fetch(f"{base_url}/{archive.name}", archive, timeout=timeout, max_bytes=max_bytes)
+        elif not archive.exists():
+            fetch(f"{base_url}/{archive.name}", archive, timeout=timeout, max_bytes=max_bytes)
+        destination = destinations[language]
+        check = partial(load_experiment, label=language)
+        if unpack(archive, destination, overwrite=overwrite, max_bytes=max_bytes, check=check):
+            log.info("unpacked %s into %s and checked it as select and evaluate will", archive.name, destination)
 
 
 def download(
@@ -210,6 +155,7 @@ def download(
     timeout: float = 10.0,
     base_url: str = DATAPERF_BASE_URL,
     languages: str = "en,pt,id",
+    max_mb: int = DEFAULT_MAX_MB,
 ) -> None:
     """Put a dataset into the workspace.
 
@@ -232,19 +178,31 @@ def download(
     seed : int, default=0
         Seed of the synthetic corpus.
     timeout : float, default=10.0
-        Seconds to wait for the network before giving up (dataperf source).
+        Seconds any wait on the network may take (connecting, each read), and the window in
+        which a transfer must make progress (dataperf source).
     base_url : str
-        Where the DataPerf archives are fetched from (a mirror may be given).
+        Where the DataPerf archives are fetched from: an ``http``, ``https`` or ``file`` URL (a mirror).
     languages : str, default='en,pt,id'
         Comma-separated languages of the spoken corpus.
+    max_mb : int, default=2048
+        Largest archive fetched, and largest file unpacked, in MB (the published archives are
+        far smaller); at most four times that is unpacked in all (dataperf source).
     """
-    workspace_path = check_output_dir(workspace, create=True)
-    default_data = workspace_path / ("spoken" if source == "spoken" else "data")
-    data_path = check_output_dir(data_dir or default_data, create=True)
     if source not in ("synthetic", "spoken", "dataperf"):
         raise BadInputError(
             f"command line: --source: unknown source {source!r}; expected synthetic, spoken or dataperf"
         )
+    if not timeout > 0:
+        raise BadInputError(f"command line: --timeout: expected a positive number of seconds; got {timeout:g}")
+    if seed < 0 or seed >= 2**32:
+        raise BadInputError(f"command line: --seed: expected an integer from 0 to 4294967295; got {seed}")
+    if max_mb < 1:
+        raise BadInputError(f"command line: --max_mb: expected a positive number of MB; got {max_mb}")
+    if source == "dataperf":
+        base_url = check_base_url(base_url)
+    workspace_path = check_output_dir(workspace, create=True)
+    default_data = workspace_path / ("spoken" if source == "spoken" else "data")
+    data_path = check_output_dir(data_dir or default_data, create=True)
     try:
         workspace_path.mkdir(parents=True, exist_ok=True)
         data_path.mkdir(parents=True, exist_ok=True)
@@ -279,16 +237,7 @@ def download(
         make_spoken(data_path, params=params, overwrite=overwrite)
         log.info("spoken-word experiments under %s (select/evaluate --language L --data_dir %s)", data_path, data_path)
     elif source == "dataperf":
-        for language, name in DATAPERF_ARCHIVES.items():
-            archive = data_path / f"dataperf_{name}_data.zip"
-            if archive.exists() and not _is_whole_zip(archive):
-                log.info("%s is damaged; fetching it again (it is replaced only by a whole one)", archive)
-                _fetch(f"{base_url.rstrip('/')}/{archive.name}", archive, timeout=timeout)
-            elif not archive.exists():
-                _fetch(f"{base_url.rstrip('/')}/{archive.name}", archive, timeout=timeout)
-            destination = data_path / experiment_folder_name(language)
-            if _unpack(archive, destination, overwrite=overwrite):
-                log.info("unpacked %s into %s", archive.name, destination)
+        download_published(data_path, base_url=base_url, timeout=timeout, max_bytes=max_mb << 20, overwrite=overwrite)
     else:
         raise BadInputError(f"command line: --source: unknown source {source!r}; expected synthetic or dataperf")
 

@@ -24,7 +24,6 @@ if __name__ == "__main__":
 
 import json
 import logging
-import shutil
 import tempfile
 import time
 import zlib
@@ -38,11 +37,13 @@ from selection.errors import BadInputError
 from selection.layout import EXPERIMENT_ITEMS
 from selection.progress import report_progress
 from selection.speech_model import DEFAULT_MODEL, embed_checked, load_model
-from selection.validation import check_word
-from selection.write import check_output_dir
+from selection.validation import check_clip_id, check_word
+from selection.write import check_output_dir, write_bytes_atomic
 
 log = logging.getLogger("dataperf")
 BATCH_CLIPS = 256
+EMBEDDING_FOLDERS = ("train_embeddings", "eval_embeddings")
+OWN_ITEMS = (*EXPERIMENT_ITEMS, "embed_report.json")
 DEFAULT_CONFIG = """# Written by selection.embed (kept if present): the harness's defaults (the README's config table).
 train_set_size_limit: 25
 selection_algorithm_module: selection.implementations.coverage_selection
@@ -81,22 +82,31 @@ def embed_folder(
     ids: dict[str, list[str]] = {word: [] for word in words}
     vectors: dict[str, list[np.ndarray]] = {word: [] for word in words}
     batch: list[tuple[str, str, np.ndarray]] = []
+    lengths: set[int] = set()
 
     def flush() -> None:
         if batch:
             embedded = embed_checked(model, np.stack([wave for _, _, wave in batch]), name=model_name)
+            lengths.add(embedded.shape[1])
+            if len(lengths) > 1:
+                raise BadInputError(
+                    f"{model_name}.embed(): returned vectors of lengths {sorted(lengths)}; expected one length "
+                    "for every clip"
+                )
             for (word, clip_id, _), vector in zip(batch, embedded):
                 ids[word].append(clip_id)
                 vectors[word].append(vector)
             batch.clear()
 
     for word, path in report_progress(todo, desc="embedding", unit="clips"):
+        clip_id = f"{word}/{path.name}"
         try:
+            check_clip_id(clip_id, file=str(path), key="clip ID")
             wave = read_clip(path)
-        except BadAudioError as error:
+        except (BadAudioError, BadInputError) as error:
             _bad(str(error), on_bad_audio, skipped)
             continue
-        batch.append((word, f"{word}/{path.name}", wave))
+        batch.append((word, clip_id, wave))
         if len(batch) == BATCH_CLIPS:
             flush()
     flush()
@@ -111,6 +121,24 @@ def _bad(message: str, on_bad_audio: str, skipped: list[dict]) -> None:
     skipped.append({"file": message.split(": ", 1)[0], "reason": message.split(": ", 1)[-1]})
 
 
+def _harness_written(outdir: Path) -> list[str]:
+    """The experiment items already in ``outdir``, refusing any that do not look like what ``embed`` writes."""
+    existing = [item for item in OWN_ITEMS if (outdir / item).exists() or (outdir / item).is_symlink()]
+    for item in existing:
+        path = outdir / item
+        if item in EMBEDDING_FOLDERS:
+            shaped = not path.is_symlink() and path.is_dir()
+            shaped = shaped and all(entry.is_file() and entry.suffix == ".parquet" for entry in path.iterdir())
+        else:
+            shaped = not path.is_symlink() and path.is_file()
+        if not shaped:
+            raise BadInputError(
+                f"{path}: is not what embed writes (a folder of .parquet files, or a plain file); nothing was "
+                "replaced; move it away or choose another --outdir"
+            )
+    return existing
+
+
 def write_experiment(
     outdir: Path,
     ids: dict[str, list[str]],
@@ -122,22 +150,27 @@ def write_experiment(
     report: dict,
     overwrite: bool,
 ) -> dict:
-    """Split, then write the four experiment items (and the report) into ``outdir`` via a temp folder."""
+    """Split and write the experiment into a temp folder, check it as ``evaluate`` will, then swap it in whole.
+
+    Only items ``embed`` itself writes are ever replaced, and only with ``overwrite``; if a
+    rename fails half-way, the old items are put back.
+    """
     import pyarrow as pa
     import yaml
 
+    from selection.bench import load_experiment
     from selection.write import write_embeddings
 
-    existing = [item for item in EXPERIMENT_ITEMS if (outdir / item).exists()]
+    existing = _harness_written(outdir)
     if existing and not overwrite:
         raise BadInputError(f"{outdir}: already holds {', '.join(existing)}; pass --overwrite to replace them")
     allowed: dict = {"targets": {}, "nontargets": []}
     evaluation: dict = {"targets": {}, "nontargets": []}
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=outdir, prefix=".embed-") as temp:
-        staging = Path(temp)
-        for folder in ("train_embeddings", "eval_embeddings"):
-            (staging / folder).mkdir()
+        staging = Path(temp) / "new"
+        for folder in EMBEDDING_FOLDERS:
+            (staging / folder).mkdir(parents=True)
         for word in ids:
             row_of = {clip_id: row for row, clip_id in enumerate(ids[word])}
             pool, held = split_clips(ids[word], eval_fraction=eval_fraction, seed=seed, word=word)
@@ -166,12 +199,46 @@ def write_experiment(
             "eval_nontargets": len(evaluation["nontargets"]),
         }
         (staging / "embed_report.json").write_text(json.dumps({**report, **counts}, indent=2) + "\n")
-        for item in (*EXPERIMENT_ITEMS, "embed_report.json"):
-            target = outdir / item
-            if target.is_dir():
-                shutil.rmtree(target)
-            (staging / item).replace(target)
+        try:
+            load_experiment(staging, label="written")
+        except BadInputError as error:
+            raise BadInputError(f"{outdir}: the experiment made from the clips would be refused: {error}") from None
+        _swap_items(staging, outdir, Path(temp) / "previous", existing)
     return counts
+
+
+def _swap_items(staging: Path, outdir: Path, previous: Path, existing: list[str]) -> None:
+    """Move the old items aside and the new ones in; on any failure, put the old ones back."""
+    previous.mkdir()
+    moved_out, moved_in = [], []
+    try:
+        for item in existing:
+            (outdir / item).rename(previous / item)
+            moved_out.append(item)
+        for item in OWN_ITEMS:
+            (staging / item).rename(outdir / item)
+            moved_in.append(item)
+    except BaseException:
+        for item in moved_in:
+            (outdir / item).rename(staging / item)
+        for item in moved_out:
+            (previous / item).rename(outdir / item)
+        raise
+
+
+def _check_apart(source: Path, out: Path) -> None:
+    """Refuse an ``--outdir`` that is the audio folder, inside it, or holds it: replacing items would hit recordings."""
+    source_real, out_real = source.resolve(), out.resolve()
+    if out_real == source_real or source_real in out_real.parents:
+        raise BadInputError(
+            f"{out}: --outdir: is inside --audio_dir ({source}); the experiment would be mixed with the "
+            "recordings; expected a folder outside it"
+        )
+    if out_real in source_real.parents:
+        raise BadInputError(
+            f"{out}: --outdir: holds --audio_dir ({source}); replacing the experiment could reach the recordings; "
+            "expected separate folders"
+        )
 
 
 def embed(
@@ -217,11 +284,14 @@ def embed(
     if not 0 < eval_fraction < 1:
         raise BadInputError(f"command line: --eval_fraction: {eval_fraction}; expected a number between 0 and 1")
     out = check_output_dir(outdir, create=True)
+    _check_apart(source, out)
     word_clips = list_clips(source)
     if len(word_clips) < 2:
         raise BadInputError(f"{source}: {len(word_clips)} word folder(s); expected at least two (targets and others)")
     if targets:
         chosen = [word.strip() for word in targets.split(",") if word.strip()]
+        if not chosen:
+            raise BadInputError(f"command line: --targets: {targets!r} names no word; expected w1,w2,...")
         unknown = [word for word in chosen if word not in word_clips]
         if unknown:
             raise BadInputError(f"command line: --targets: no folder for {', '.join(map(repr, unknown))} in {source}")
@@ -253,8 +323,8 @@ def embed(
         out, ids, vectors, targets=chosen, eval_fraction=eval_fraction, seed=seed, report=report, overwrite=overwrite
     )
     config = out / "dataperf_speech_config.yaml"
-    if not config.exists():
-        config.write_text(DEFAULT_CONFIG)
+    if not config.exists() and not config.is_symlink():
+        write_bytes_atomic(config, DEFAULT_CONFIG.encode())
     log.info(
         "embedded %d clips (%d-d, %.0f clips/s)%s; wrote the experiment to %s: %s",
         clips,

@@ -30,56 +30,26 @@ if __name__ == "__main__":
 import hashlib
 import json
 import logging
+import math
 import os
+import re
+import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from selection.cli import run_command
+from selection.documents import MAX_TRAIN_FILE_BYTES, read_bytes
+from selection.entries import BASELINE_TEAM, Submission, find_submissions
 from selection.errors import BadInputError
-from selection.layout import LEADERBOARD_SIZES, SUBMISSION_NAME, find_experiment, languages_in, results_file_name
+from selection.layout import LEADERBOARD_SIZES, find_experiment, languages_in, results_file_name
 from selection.write import check_output_dir, write_json_atomic
 
 log = logging.getLogger("dataperf")
 RESULTS_DIR = "results"
-BASELINE_TEAM = "baseline"
 RESULT_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One file to score: ``team``'s ``file`` for the (``language``, ``size``) leaderboard."""
-
-    team: str
-    file: str
-    language: str | None
-    size: int | None
-    problem: str | None = None
-    baseline: str | None = None
-
-
-def find_submissions(submissions: Path, languages: list[str]) -> list[Submission]:
-    """Every team folder's ``*_train.json`` entries; names that match no leaderboard carry their problem."""
-    found = []
-    for team_dir in sorted(path for path in submissions.iterdir() if path.is_dir() and not path.name.startswith(".")):
-        for entry in sorted(team_dir.iterdir()):
-            if not entry.name.endswith("_train.json"):
-                continue
-            match = SUBMISSION_NAME.fullmatch(entry.name)
-            language = match["language"] if match else None
-            size = int(match["size"]) if match else None
-            problem = None
-            if match is None:
-                problem = f"{entry}: file name matches no leaderboard; expected <language>_<size>_train.json"
-            elif language not in languages:
-                problem = (
-                    f"{entry}: no leaderboard for language {language!r}; "
-                    f"expected one of {', '.join(languages) or '(no data)'}"
-                )
-            elif size < 1:
-                problem = f"{entry}: size 0 in the file name; expected a positive size"
-            found.append(Submission(team_dir.name, str(entry), language, size, problem))
-    return found
+MAX_RESULT_BYTES = 4 * 1024 * 1024
+WORKERS_PER_CORE = 2
+SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?[A-Za-z0-9._\-\[\]:]+:[0-9]{1,5}")
 
 
 def eval_set_identity(folder: Path) -> str:
@@ -96,11 +66,13 @@ def submission_key(submission: Submission, data_identity: dict[str, str], scorin
     digest = hashlib.sha256()
     if submission.baseline:
         digest.update(f"baseline:{submission.baseline}:{json.dumps(scoring.get('algorithm_config'))}".encode())
-    else:
+    elif submission.problem is None:
         try:
-            digest.update(Path(submission.file).read_bytes() if Path(submission.file).is_file() else b"<not a file>")
-        except OSError as error:
-            digest.update(f"<unreadable: {error.strerror}>".encode())
+            digest.update(read_bytes(submission.file, max_bytes=MAX_TRAIN_FILE_BYTES, follow_links=False))
+        except BadInputError as error:
+            digest.update(f"<unreadable: {error}>".encode())
+    else:
+        digest.update(f"<rejected: {submission.problem}>".encode())
     digest.update(data_identity.get(submission.language or "", "").encode())
     digest.update(json.dumps({**scoring, "size": submission.size, "format": RESULT_FORMAT}, sort_keys=True).encode())
     return digest.hexdigest()
@@ -153,7 +125,7 @@ def score_submission(submission: Submission, folder: str, scoring: dict, key: st
             from selection.validation import check_train_set
 
             train_set, warnings = check_train_set(
-                read_json(submission.file),
+                read_json(submission.file, follow_links=False),
                 file=submission.file,
                 allowed=experiment.allowed,
                 limit=submission.size,
@@ -194,20 +166,107 @@ def _since(started: float) -> float:
 # --- on the client -------------------------------------------------------------------------------
 
 
+def write_result(out: Path, path: Path, row: dict) -> None:
+    """Write one result under ``out``, never through a symbolic link in ``results/<team>/``."""
+    _check_no_links(out, path)
+    write_json_atomic(path, row)
+
+
+def _check_no_links(out: Path, path: Path) -> None:
+    for folder in (out / RESULTS_DIR, path.parent.parent, path.parent):
+        if folder.is_symlink():
+            raise BadInputError(f"{folder}: is a symbolic link; results are written only into real folders")
+
+
 def _result_path(outdir: Path, submission: Submission) -> Path:
-    team = f"{BASELINE_TEAM}-{submission.baseline}" if submission.baseline else submission.team
-    language, size = submission.language or "unknown", submission.size if submission.size is not None else 0
-    if submission.problem and SUBMISSION_NAME.fullmatch(Path(submission.file).name) is None:
-        return outdir / RESULTS_DIR / team / (Path(submission.file).name[: -len("_train.json")] + "_results.json")
-    return outdir / RESULTS_DIR / team / results_file_name(language, size)
+    """Where a row is kept: baselines in ``results/.baselines/`` (no team folder is read from a dot-folder, so
+    no team can share their files); a rejected entry under its own file name, apart from the canonical one."""
+    if submission.baseline:
+        return (
+            outdir
+            / RESULTS_DIR
+            / ".baselines"
+            / submission.baseline
+            / results_file_name(submission.language, submission.size)
+        )
+    if submission.problem:
+        stem = Path(submission.file).name.removesuffix("_train.json")
+        return outdir / RESULTS_DIR / submission.team / f"{stem}_rejected.json"
+    return outdir / RESULTS_DIR / submission.team / results_file_name(submission.language, submission.size)
 
 
-def _stored(path: Path, key: str) -> dict | None:
+def _stored(path: Path, key: str, submission: Submission) -> dict | None:
+    """The result stored for ``submission`` at ``path`` if it is one this harness wrote for this very key, else None.
+
+    A stored result is somebody's file until proven otherwise: it is read only if it is a
+    regular file of at most :data:`MAX_RESULT_BYTES`, and used only if every field the board
+    shows has the type and range the harness writes; anything else is rescored.
+    """
     try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError):
+        document = json.loads(read_bytes(path, max_bytes=MAX_RESULT_BYTES, follow_links=False))
+    except (BadInputError, ValueError, RecursionError):
         return None
-    return document if isinstance(document, dict) and document.get("key") == key else None
+    if not isinstance(document, dict) or document.get("key") != key:
+        return None
+    return document if _valid_row(document, submission) else None
+
+
+def _is_fraction(value) -> bool:
+    return type(value) is float and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def _valid_row(row: dict, submission: Submission) -> bool:
+    """Whether a stored row has exactly the identity of ``submission`` and fields of the types the harness writes."""
+    expected = {"team": submission.team, "language": submission.language, "size": submission.size}
+    expected.update(file=submission.file, baseline=submission.baseline)
+    if any(row.get(name) != value or type(row.get(name)) is not type(value) for name, value in expected.items()):
+        return False
+    if row.get("status") == "rejected":
+        return isinstance(row.get("reason"), str)
+    if row.get("status") != "scored":
+        return False
+    figures = ("score", "macro_f1", "balanced_accuracy")
+    std = row.get("score_std")
+    n_train = row.get("n_train")
+    return (
+        all(_is_fraction(row.get(name)) for name in figures)
+        and type(std) is float
+        and math.isfinite(std)
+        and 0.0 <= std <= 1.0
+        and type(n_train) is int
+        and 0 <= n_train <= (submission.size or 0)
+        and type(row.get("seconds", 0.0)) in (int, float)
+    )
+
+
+def _connect(scheduler: str, timeout: float):
+    """A client of the Dask scheduler at ``scheduler``, or a one-line error within about ``timeout`` seconds.
+
+    The connection is made in a daemon thread: a server that accepts the connection but is
+    not a Dask scheduler can keep the client waiting (or make it read garbage) far past its
+    own timeout, and the board must still stop when ``--timeout`` says.
+    """
+    from distributed import Client
+
+    outcome: dict = {}
+
+    def connect() -> None:
+        try:
+            outcome["client"] = Client(scheduler, timeout=f"{timeout}s")
+        except BaseException as error:  # noqa: BLE001 - whatever a stranger's server makes the client raise
+            outcome["error"] = error
+
+    thread = threading.Thread(target=connect, name="connect-scheduler", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if "client" in outcome:
+        return outcome["client"]
+    error = outcome.get("error")
+    reason = f"{type(error).__name__}: {str(error)[:160]}" if error is not None else "no Dask handshake"
+    raise BadInputError(
+        f"command line: --scheduler: {scheduler} did not answer as a Dask scheduler within {timeout:g} s ({reason}); "
+        "expected the address of a running Dask scheduler (dask scheduler prints it)"
+    )
 
 
 def _open_client(scheduler: str | None, n_workers: int, timeout: float):
@@ -216,13 +275,7 @@ def _open_client(scheduler: str | None, n_workers: int, timeout: float):
     for name in ("distributed", "tornado", "asyncio"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if scheduler:
-        try:
-            return Client(scheduler, timeout=f"{timeout}s"), None
-        except (OSError, TimeoutError) as error:
-            raise BadInputError(
-                f"command line: --scheduler: {scheduler} did not answer within {timeout:g} s ({error}); "
-                "expected the address of a running Dask scheduler"
-            ) from None
+        return _connect(scheduler, timeout), None
     # Worker processes read their log levels from the environment when they start: a heartbeat that races
     # the shutdown would otherwise print a traceback. Task errors still reach the client as rows.
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
@@ -247,6 +300,7 @@ def build_leaderboard(
     n_workers: int = 2,
     baselines: str = "",
     timeout: float = 30.0,
+    sizes: str = ",".join(map(str, LEADERBOARD_SIZES)),
 ) -> None:
     """Score every submission (and the baselines) on every leaderboard and write the ranked board.
 
@@ -259,18 +313,22 @@ def build_leaderboard(
         each as ``download`` writes it.
     outdir : str
         Receives ``results/<team>/<language>_<size>_results.json`` (one per submission, as each
-        arrives), ``leaderboard.json``, ``leaderboard.csv`` and ``leaderboard.html``.
+        arrives), ``leaderboard.json``, ``leaderboard.csv`` and ``leaderboard.html``. It may not
+        be inside ``--submissions`` (a team could plant results there), nor hold it.
     config_file : str
         ``metric`` and ``eval_random_seeds`` come from it (the size limit from each file name).
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); default a local cluster.
     n_workers : int, default=2
-        Worker processes of the local cluster (one thread each).
+        Worker processes of the local cluster (one thread each), at most two per core: each
+        holds the languages' eval sets, so more only costs memory.
     baselines : str, default=''
         Comma-separated shipped algorithms (``random``, ``cross_validation``, ...) run on each
         leaderboard's allowed pool and ranked with the teams, marked as baselines.
     timeout : float, default=30.0
-        Seconds to wait for ``--scheduler`` to answer.
+        Seconds to wait for ``--scheduler`` to answer as a Dask scheduler.
+    sizes : str, default='25,60'
+        The leaderboards' sizes; a file for any other size is a rejected row.
     """
     from selection.bench import resolve_algorithm
     from selection.load import load_config
@@ -280,50 +338,59 @@ def build_leaderboard(
     submissions_path, data_path = Path(submissions), Path(data_dir)
     if not submissions_path.is_dir():
         raise BadInputError(f"{submissions_path}: --submissions: not a folder; expected a folder of team folders")
+    board_sizes = _check_sizes(sizes)
+    _check_runner(scheduler, n_workers, timeout)
     languages = languages_in(data_path)
     if not languages:
         raise BadInputError(
             f"{data_path}: --data_dir: no language's experiment found; expected dataperf_<language>_data/ folders "
             "as download writes them"
         )
-    if n_workers < 1:
-        raise BadInputError(f"command line: --n_workers: expected a positive integer; got {n_workers}")
     out = check_output_dir(outdir, create=True)
+    _check_apart(out, submissions_path)
     folders = {language: str(find_experiment(data_path, language)) for language in languages}
     identity = {language: eval_set_identity(Path(folder)) for language, folder in folders.items()}
     algorithm_keys = {k: v for k, v in config.items() if k not in ("eval_random_seeds", "metric")}
     scoring = {"metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"]}
-    work = find_submissions(submissions_path, languages)
-    compared = [name for name in baselines.split(",") if name.strip()] if baselines else []
+    work = find_submissions(submissions_path, languages, board_sizes)
+    compared = [name.strip() for name in baselines.split(",") if name.strip()] if baselines else []
     for name in compared:
-        resolve_algorithm(name.strip())
-    sizes = sorted(
-        {*LEADERBOARD_SIZES, *(item.size for item in work if item.problem is None and Path(item.file).is_file())}
-    )
+        resolve_algorithm(name)
     for name in compared:
         for language in languages:
-            for size in sizes:
-                work.append(Submission(f"{BASELINE_TEAM}:{name}", f"<{name}>", language, size, baseline=name.strip()))
+            for size in board_sizes:
+                work.append(Submission(f"{BASELINE_TEAM}:{name}", f"<{name}>", language, size, baseline=name))
     log.info(
         "%d submissions from %d teams, %d baseline runs; leaderboards: %s × sizes %s",
         sum(1 for item in work if not item.baseline),
         len({item.team for item in work if not item.baseline}),
         sum(1 for item in work if item.baseline),
         ", ".join(languages),
-        ", ".join(map(str, sizes)),
+        ", ".join(map(str, board_sizes)),
     )
     rows, pending = [], []
     for item in work:
         item_scoring = {**scoring, "algorithm_config": algorithm_keys} if item.baseline else scoring
         key = submission_key(item, identity, item_scoring)
-        stored = _stored(_result_path(out, item), key)
+        stored = _stored(_result_path(out, item), key, item)
         if stored is not None:
             rows.append(stored)
         else:
             pending.append((item, key, item_scoring))
+    for item, _, _ in pending:
+        _check_no_links(out, _result_path(out, item))
     log.info("%d already scored (kept), %d to score", len(rows), len(pending))
     if pending:
-        rows += _score_all(pending, folders, out, scheduler=scheduler, n_workers=n_workers, timeout=timeout)
+        written = [0]
+        try:
+            rows += _score_all(
+                pending, folders, out, scheduler=scheduler, n_workers=n_workers, timeout=timeout, written=written
+            )
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"{written[0]} results finished in this run were kept in {out / RESULTS_DIR} (with {len(rows)} "
+                "from earlier runs); run the same command again to score the rest"
+            ) from None
     board = write_reports(rows, out, metric=config["metric"], config_file=str(config_file))
     scored = sum(1 for row in board["rows"] if row["status"] == "scored")
     rejected = sum(1 for row in board["rows"] if row["status"] == "rejected")
@@ -337,8 +404,47 @@ def build_leaderboard(
     )
 
 
-def _score_all(pending: list, folders: dict, out: Path, *, scheduler, n_workers: int, timeout: float) -> list[dict]:
-    """Fan the pending submissions out to Dask; write each result as it arrives; return their rows."""
+def _check_sizes(sizes: str) -> list[int]:
+    """The board's sizes from ``--sizes``: distinct positive integers."""
+    parts = [part.strip() for part in str(sizes).split(",") if part.strip()]
+    if not parts or not all(part.isdigit() and part.isascii() and 0 < int(part) < 10**6 for part in parts):
+        raise BadInputError(f"command line: --sizes: {sizes!r}; expected comma-separated positive sizes such as 25,60")
+    return sorted({int(part) for part in parts})
+
+
+def _check_runner(scheduler: str | None, n_workers: int, timeout: float) -> None:
+    """Refuse a scheduler address Dask cannot use, a non-positive timeout, and more workers than the cores carry."""
+    if not timeout > 0:
+        raise BadInputError(f"command line: --timeout: expected a positive number of seconds; got {timeout:g}")
+    if scheduler is not None and not SCHEDULER_ADDRESS.fullmatch(scheduler):
+        raise BadInputError(
+            f"command line: --scheduler: {scheduler[:200]!r} is not a Dask scheduler address; expected "
+            "tcp://host:port (as dask scheduler prints it)"
+        )
+    limit = WORKERS_PER_CORE * (os.cpu_count() or 1)
+    if n_workers < 1 or n_workers > limit:
+        raise BadInputError(
+            f"command line: --n_workers: {n_workers}; expected 1 to {limit} ({WORKERS_PER_CORE} per core: each "
+            "worker is a process holding the eval sets, so more only adds memory); for more, use --scheduler"
+        )
+
+
+def _check_apart(out: Path, submissions: Path) -> None:
+    """Refuse an ``--outdir`` inside ``--submissions`` (teams could plant results) or the reverse."""
+    out_real, submissions_real = out.resolve(), submissions.resolve()
+    if out_real == submissions_real or submissions_real in out_real.parents:
+        raise BadInputError(
+            f"{out}: --outdir: is inside --submissions ({submissions}); a team could plant results there; "
+            "expected a folder of the organisers' own"
+        )
+    if out_real in submissions_real.parents:
+        raise BadInputError(f"{out}: --outdir: holds --submissions ({submissions}); expected separate folders")
+
+
+def _score_all(
+    pending: list, folders: dict, out: Path, *, scheduler, n_workers: int, timeout: float, written: list[int]
+) -> list[dict]:
+    """Fan the pending submissions out to Dask; write each result as it arrives (counted in ``written``)."""
     import sys
 
     from distributed import as_completed
@@ -360,31 +466,31 @@ def _score_all(pending: list, folders: dict, out: Path, *, scheduler, n_workers:
             )
             futures[future] = (item, key)
         rejected = 0
-        bar = tqdm(total=len(futures), desc="submissions", unit=" files", file=sys.stderr, mininterval=1.0)
-        for future in as_completed(futures):
-            item, key = futures[future]
-            try:
-                row = future.result()
-            except Exception as error:  # noqa: BLE001 - a lost worker, a harness bug on a worker: a failed row
-                from selection.cli import one_line
+        with tqdm(total=len(futures), desc="submissions", unit=" files", file=sys.stderr, mininterval=1.0) as bar:
+            for future in as_completed(futures):
+                item, key = futures[future]
+                try:
+                    row = future.result()
+                except Exception as error:  # noqa: BLE001 - a lost worker, a harness bug on a worker: a failed row
+                    from selection.cli import one_line
 
-                row = {
-                    "team": item.team,
-                    "language": item.language,
-                    "size": item.size,
-                    "file": item.file,
-                    "key": key,
-                    "baseline": item.baseline,
-                    "status": "failed",
-                    "reason": one_line(f"{type(error).__name__}: {error}"),
-                }
-            rejected += row["status"] == "rejected"
-            if row["status"] != "failed":
-                write_json_atomic(_result_path(out, item), row)
-            rows.append(row)
-            bar.set_postfix(rejected=rejected, refresh=False)
-            bar.update()
-        bar.close()
+                    row = {
+                        "team": item.team,
+                        "language": item.language,
+                        "size": item.size,
+                        "file": item.file,
+                        "key": key,
+                        "baseline": item.baseline,
+                        "status": "failed",
+                        "reason": one_line(f"{type(error).__name__}: {error}"),
+                    }
+                rejected += row["status"] == "rejected"
+                if row["status"] != "failed":
+                    write_result(out, _result_path(out, item), row)
+                    written[0] += 1
+                rows.append(row)
+                bar.set_postfix(rejected=rejected, refresh=False)
+                bar.update()
         stats = sorted(client.run(worker_stats).values(), reverse=True)
         log.info("peak memory per worker: %s MB", ", ".join(f"{peak:.0f}" for peak, _ in stats))
         log.info("data sets loaded per worker: %s", ", ".join(str(loads) for _, loads in stats))

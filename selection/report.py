@@ -3,6 +3,12 @@
 The page works offline (no script, no external asset): a table per leaderboard ranked by
 score (ties share a rank, as in "1, 2, 2, 4"), baseline rows marked, the rejected and failed
 submissions with their one-line reasons, and an SVG bar chart of each leaderboard's scores.
+
+Both are safe to publish whatever the teams named their folders: every value that reaches
+the page is HTML-escaped (not only names and reasons), and every CSV cell that a
+spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a CR)
+gets a leading apostrophe, the usual neutralisation; rows end in CRLF, so a cell holding a
+line break is quoted and never splits a row.
 """
 
 from __future__ import annotations
@@ -66,16 +72,30 @@ def write_reports(rows: list[dict], outdir: Path, *, metric: str, config_file: s
     }
     write_json_atomic(outdir / "leaderboard.json", board)
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(board["rows"])
+    writer.writerows({column: _csv_cell(value) for column, value in row.items()} for row in board["rows"])
     write_bytes_atomic(outdir / "leaderboard.csv", text.getvalue().encode("utf-8"))
     write_bytes_atomic(outdir / "leaderboard.html", render_html(board).encode("utf-8"))
     return board
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    """A string a spreadsheet would evaluate, made inert with a leading apostrophe; other values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _number(value, digits: int = 4) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+
+
+def _text(value) -> str:
+    return html.escape("" if value is None else str(value))
 
 
 def _chart(rows: list[dict]) -> str:
@@ -94,7 +114,9 @@ def _chart(rows: list[dict]) -> str:
         name = html.escape(str(row["team"]))
         parts.append(f'<text x="{label - 8}" y="{y + bar - 4}" text-anchor="end" font-size="12">{name}</text>')
         parts.append(f'<rect x="{label}" y="{y}" width="{length:.1f}" height="{bar}" fill="{colour}"/>')
-        parts.append(f'<text x="{label + length + 6:.1f}" y="{y + bar - 4}" font-size="12">{row["score"]:.4f}</text>')
+        parts.append(
+            f'<text x="{label + length + 6:.1f}" y="{y + bar - 4}" font-size="12">{_number(row["score"])}</text>'
+        )
     axis_y = len(rows) * (bar + gap) + 14
     parts.append(f'<text x="{label}" y="{axis_y}" font-size="11" fill="#555">0</text>')
     parts.append(f'<text x="{label + span}" y="{axis_y}" font-size="11" fill="#555" text-anchor="end">1</text>')
@@ -109,31 +131,31 @@ def render_html(board: dict) -> str:
     boards: dict[tuple, list[dict]] = {}
     for row in scored:
         boards.setdefault((row["language"], row["size"]), []).append(row)
-    metric = html.escape(board["metric"])
+    metric = _text(board["metric"])
     sections = []
     for (language, size), rows in boards.items():
         body = []
         for row in rows:
             marker = ' class="baseline"' if row["baseline"] else ""
-            team = html.escape(str(row["team"])) + (" <small>(baseline)</small>" if row["baseline"] else "")
+            team = _text(row["team"]) + (" <small>(baseline)</small>" if row["baseline"] else "")
             body.append(
-                f'<tr{marker}><td class="rank">{row["rank"]}</td><td class="team">{team}</td>'
+                f'<tr{marker}><td class="rank">{_text(row["rank"])}</td><td class="team">{team}</td>'
                 f'<td class="score">{_number(row["score"])}</td><td>{_number(row["score_std"])}</td>'
                 f"<td>{_number(row['macro_f1'])}</td><td>{_number(row['balanced_accuracy'])}</td>"
-                f"<td>{row['n_train']}</td></tr>"
+                f"<td>{_text(row['n_train'])}</td></tr>"
             )
-        board_id = f"board-{html.escape(str(language))}-{size}"
+        language, size = _text(language), _text(size)
         sections.append(
-            f'<section class="board" id="{board_id}" data-language="{html.escape(str(language))}" data-size="{size}">'
-            f"<h2>{html.escape(str(language))}, {size} clips</h2>"
+            f'<section class="board" id="board-{language}-{size}" data-language="{language}" data-size="{size}">'
+            f"<h2>{language}, {size} clips</h2>"
             f"<table><thead><tr><th>rank</th><th>team</th><th>score ({metric})</th><th>std over seeds</th>"
             f"<th>macro F1</th><th>balanced accuracy</th><th>clips</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>{_chart(rows)}</section>"
         )
     problems = "".join(
-        f'<tr class="{row["status"]}"><td>{html.escape(str(row["team"]))}</td>'
-        f"<td>{html.escape(Path(str(row['file'])).name)}</td><td>{row['status']}</td>"
-        f"<td>{html.escape(str(row['reason']))}</td></tr>"
+        f'<tr class="{_text(row["status"])}"><td>{_text(row["team"])}</td>'
+        f"<td>{_text(Path(str(row['file'])).name)}</td><td>{_text(row['status'])}</td>"
+        f"<td>{_text(row['reason'])}</td></tr>"
         for row in others
     )
     problems_section = (
@@ -162,8 +184,8 @@ small {{ color: #5f6368; }}
 </head>
 <body>
 <h1>dataperf-speech leaderboard</h1>
-<p>Scored {html.escape(board["created"])} with the frozen evaluator; metric: {metric}
-(config {html.escape(board["config_file"])}). Ties share a rank. Baselines are marked.</p>
+<p>Scored {_text(board["created"])} with the frozen evaluator; metric: {metric}
+(config {_text(board["config_file"])}). Ties share a rank. Baselines are marked.</p>
 {"".join(sections) or "<p>No scored submissions.</p>"}
 {problems_section}
 </body>

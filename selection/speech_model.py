@@ -90,15 +90,30 @@ def load_model(name: str):
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         raise BadInputError(f"command line: --model: module {module_name!r} cannot be imported ({error})") from None
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - a user's model module may raise anything
+        raise BadInputError(f"command line: --model: importing {module_name!r} raised {_described(error)}") from None
     model_class = getattr(module, class_name, None)
     if model_class is None or not callable(getattr(model_class, "embed", None)):
         raise BadInputError(f"command line: --model: {name} has no class with an embed(waveforms) method")
-    return model_class()
+    try:
+        return model_class()
+    except (Exception, SystemExit) as error:  # noqa: BLE001
+        raise BadInputError(f"command line: --model: {name}(): raised {_described(error)}") from None
+
+
+def _described(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
 def embed_checked(model, waveforms: np.ndarray, *, name: str) -> np.ndarray:
     """``model.embed(waveforms)`` as float32, refusing a result of the wrong shape or with NaN/inf."""
-    vectors = np.asarray(model.embed(np.asarray(waveforms, dtype=np.float32)))
+    try:
+        vectors = np.asarray(model.embed(np.asarray(waveforms, dtype=np.float32)))
+    except BadInputError:
+        raise
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - a user's model may raise anything
+        raise BadInputError(f"{name}.embed(): raised {_described(error)}") from None
     if vectors.ndim != 2 or len(vectors) != len(waveforms) or vectors.shape[1] < 1:
         raise BadInputError(
             f"{name}.embed(): returned shape {vectors.shape}; expected ({len(waveforms)}, d), one vector per clip"

@@ -21,12 +21,14 @@ if __name__ == "__main__":
 
     exit_quietly_on_ctrl_c()
 
+import hashlib
 import logging
 import time
 from pathlib import Path
 
 from selection.bench import load_experiment, resolve_algorithm, score_train_set, select_and_score
 from selection.cli import print_output, run_command
+from selection.errors import BadInputError
 from selection.layout import check_language, find_experiment, leaderboard_note, submission_file_name
 from selection.load import load_config, read_json
 from selection.progress import report_progress
@@ -48,6 +50,7 @@ def submit(
     config_file: str = "workspace/dataperf_speech_config.yaml",
     data_dir: str = "workspace/data",
     baselines: str = "random,cross_validation",
+    overwrite: bool = False,
 ) -> None:
     """Write and check one train.json per leaderboard, score each next to the baselines.
 
@@ -65,43 +68,103 @@ def submit(
         Where the languages' experiments are.
     baselines : str, default='random,cross_validation'
         Shipped algorithms scored beside yours on the same data; empty for none.
+    overwrite : bool, default=False
+        Replace files in ``outdir`` that an earlier ``submit`` did not write (its scorecard lists
+        each file it wrote with its SHA-256); without it such a file stops the run before any work.
     """
     config = load_config(config_file)
     codes = [check_language(code, flag="--languages") for code in _as_list(languages)]
     budgets = [check_positive_int(_size(text), file="command line", key="--sizes") for text in _as_list(sizes)]
+    for flag, given, value in (("--languages", codes, languages), ("--sizes", budgets, sizes)):
+        if not given:
+            raise BadInputError(f"command line: {flag}: {value!r} names none; expected a comma-separated list")
     compared = _as_list(baselines)
     for name in compared:
         resolve_algorithm(name)
     folders = {code: find_experiment(data_dir, code) for code in codes}
     out = check_output_dir(outdir, create=True)
+    written = _files_written_before(out, overwrite=overwrite)
+    if not overwrite:
+        _refuse_foreign_files(out, [submission_file_name(code, size) for code in codes for size in budgets], written)
     for size in budgets:
         if leaderboard_note(size):
             log.warning("warning: %s", leaderboard_note(size))
     algorithm = f"{config['selection_algorithm_module']}.{config['selection_algorithm_class']}"
     steps = [(code, size, name) for code in codes for size in budgets for name in ["yours", *compared]]
     rows: list[dict] = []
-    experiment, loaded = None, None
-    for code, size, name in report_progress(steps, desc="selections", unit="runs"):
-        if loaded != code:
-            experiment, loaded = load_experiment(folders[code], label=code), code
-        if name == "yours":
-            rows.append(_submit_one(experiment, config, code, size, out, algorithm))
-        else:
-            module, class_name = resolve_algorithm(name)
-            cell = {**config, "selection_algorithm_module": module, "selection_algorithm_class": class_name}
-            _, results, _ = select_and_score(experiment, {**cell, "train_set_size_limit": size})
-            rows[-1]["baselines"][name] = _figures(results)
-        log.info("%s %s at %d: %s", code, name, size, _describe(rows[-1], name))
     scorecard = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "algorithm": algorithm,
         "metric": config["metric"],
         "config_file": str(config_file),
+        "complete": False,
+        "files": written,
         "rows": rows,
     }
+    experiment, loaded = None, None
+    try:
+        for code, size, name in report_progress(steps, desc="selections", unit="runs"):
+            if loaded != code:
+                experiment, loaded = load_experiment(folders[code], label=code), code
+            if name == "yours":
+                rows.append(_submit_one(experiment, config, code, size, out, algorithm))
+                written[rows[-1]["file"]] = rows[-1]["sha256"]
+                write_json_atomic(out / SCORECARD, scorecard)
+            else:
+                module, class_name = resolve_algorithm(name)
+                cell = {**config, "selection_algorithm_module": module, "selection_algorithm_class": class_name}
+                _, results, _ = select_and_score(experiment, {**cell, "train_set_size_limit": size})
+                rows[-1]["baselines"][name] = _figures(results)
+            log.info("%s %s at %d: %s", code, name, size, _describe(rows[-1], name))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"the {len(rows)} train files finished ({', '.join(row['file'] for row in rows) or 'none'}) were kept in "
+            f"{out}; {SCORECARD} lists them as incomplete; run the same command again for the whole submission"
+        ) from None
+    scorecard["complete"] = True
     write_json_atomic(out / SCORECARD, scorecard)
     log.info("wrote %d train files and %s to %s", len(rows), SCORECARD, out)
     print_output(format_scorecard(scorecard), written=str(out / SCORECARD))
+
+
+def _files_written_before(out: Path, *, overwrite: bool) -> dict[str, str]:
+    """``{file name: SHA-256}`` of the train files an earlier ``submit`` wrote into ``out`` (its scorecard's list)."""
+    card = out / SCORECARD
+    if not (card.exists() or card.is_symlink()):
+        return {}
+    try:
+        files = read_json(card, follow_links=False)["files"]
+        if isinstance(files, dict) and all(isinstance(value, str) for value in files.values()):
+            return dict(files)
+    except (BadInputError, KeyError, TypeError):
+        pass
+    if overwrite:
+        return {}
+    raise BadInputError(
+        f"{card}: exists and is not a scorecard that submit wrote; pass --overwrite to replace it, "
+        "or choose another --outdir"
+    )
+
+
+def _refuse_foreign_files(out: Path, names: list[str], written: dict[str, str]) -> None:
+    """Refuse to replace a train file in ``out`` that no earlier ``submit`` wrote (as its scorecard records)."""
+    for name in names:
+        path = out / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        try:
+            ours = path.is_file() and not path.is_symlink() and written.get(name) == _sha256(path)
+        except OSError:
+            ours = False
+        if not ours:
+            raise BadInputError(
+                f"{path}: exists and was not written by submit (its scorecard does not list these bytes); "
+                "pass --overwrite to replace it, or choose another --outdir"
+            )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _size(text: str) -> int | str:
@@ -115,6 +178,7 @@ def _submit_one(experiment, config: dict, language: str, size: int, out: Path, a
     train_set, results, seconds = select_and_score(experiment, cell)
     path = out / submission_file_name(language, size)
     write_json_atomic(path, train_set)
+    digest = _sha256(path)
     checked, _ = check_train_set(
         read_json(path), file=str(path), allowed=experiment.allowed, limit=size, eval_set=experiment.evaluation_ids
     )
@@ -123,6 +187,7 @@ def _submit_one(experiment, config: dict, language: str, size: int, out: Path, a
         "language": language,
         "size": size,
         "file": path.name,
+        "sha256": digest,
         "algorithm": algorithm,
         **_figures(results),
         "n_train": sum(map(len, checked["targets"].values())) + len(checked["nontargets"]),

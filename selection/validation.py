@@ -24,6 +24,7 @@ EMBEDDING_DIM = 1024
 ID_COLUMN = "clip_id"
 VECTOR_COLUMN = "mswc_embedding_vector"
 NONTARGET = "nontarget"
+MAX_WORD_BYTES = 200
 
 
 def describe_items(items: Iterable[Any], *, cap: int = 5) -> str:
@@ -70,6 +71,13 @@ def check_word(word: Any, *, file: str, key: str) -> str:
         raise BadInputError(
             f"{file}: {key}: {_short(word)} is not a usable word; expected a non-empty "
             "name without '/', '\\', NUL or surrounding spaces"
+        )
+    if any(0xD800 <= ord(character) <= 0xDFFF for character in word):
+        raise BadInputError(f"{file}: {key}: word {_short(word)} is not valid UTF-8")
+    if len(word.encode("utf-8")) > MAX_WORD_BYTES:
+        raise BadInputError(
+            f"{file}: {key}: word {_short(word)} is {len(word.encode('utf-8'))} bytes long; expected at most "
+            f"{MAX_WORD_BYTES} (it names a <word>.parquet file)"
         )
     return word
 

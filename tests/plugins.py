@@ -70,3 +70,20 @@ class BandEnergies:
         spectrum = np.abs(np.fft.rfft(waveforms, axis=1)) ** 2
         bands = np.array_split(spectrum, 16, axis=1)
         return np.log1p(np.stack([band.sum(axis=1) for band in bands], axis=1)).astype(np.float32)
+
+
+class RaisingModel:
+    """An embedding model whose ``embed`` fails, as a user's half-written model does."""
+
+    def embed(self, waveforms):
+        raise RuntimeError("my model is not trained yet")
+
+
+class GrowingModel:
+    """An embedding model whose vector length changes from call to call (a bug ``embed`` must catch)."""
+
+    calls = 0
+
+    def embed(self, waveforms):
+        GrowingModel.calls += 1
+        return np.ones((len(waveforms), 3 + GrowingModel.calls), dtype=np.float32)
