@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from selection.cli import print_output, run_command
-from selection.layout import (
+from selection.inputs.layout import (
     DEFAULT_WORKSPACE,
     check_language,
     experiment_paths,
@@ -73,7 +73,7 @@ def evaluate(
         score does not depend on it.
     cache_dir : str, optional
         Where the checked ID lists and the loaded eval set are kept between runs
-        (:mod:`selection.cache`); default ``$DATAPERF_CACHE_DIR``, else
+        (:mod:`selection.scoring.cache`); default ``$DATAPERF_CACHE_DIR``, else
         ``~/.cache/dataperf-speech``. ``off`` reads the source files every time. The
         score does not depend on it.
     language : str, optional
@@ -84,9 +84,7 @@ def evaluate(
     """
     started = time.perf_counter()
     # Imported here, not at the top: `import eval` stays cheap, and the evaluate path imports only what it uses.
-    from selection import cache
-    from selection.evaluation import evaluate_selection, format_results
-    from selection.load import (
+    from selection.inputs.load import (
         DOWNLOAD_HINT,
         SELECT_HINT,
         class_names_of,
@@ -96,8 +94,10 @@ def evaluate(
         read_json,
         require_inputs,
     )
-    from selection.validation import check_n_jobs, check_positive_int, check_same_targets, check_train_set
-    from selection.write import check_output_file, write_json_atomic
+    from selection.inputs.validation import check_n_jobs, check_positive_int, check_same_targets, check_train_set
+    from selection.inputs.write import check_output_file, write_json_atomic
+    from selection.scoring import cache
+    from selection.scoring.evaluation import evaluate_selection, format_results
 
     if language is not None:
         language = check_language(language)

@@ -34,7 +34,7 @@ def _write_clips(folder: Path, clips: int) -> None:
     import soundfile
     import soxr
 
-    from selection.spoken_corpus import SYNTH_RATE, Synthesizer
+    from selection.datasets.spoken import SYNTH_RATE, Synthesizer
 
     synthesizer = Synthesizer(seed=0)
     rng = np.random.default_rng(0)
@@ -54,8 +54,8 @@ def _write_clips(folder: Path, clips: int) -> None:
 def main(clips: int = 1200, repeats: int = 3, output: str = "embed_benchmark.json") -> None:
     import numpy as np
 
-    from selection.audio import read_clip
-    from selection.speech_model import SpeechEmbedding
+    from selection.speech.audio import read_clip
+    from selection.speech.model import SpeechEmbedding
 
     with tempfile.TemporaryDirectory() as scratch:
         audio = Path(scratch) / "audio"

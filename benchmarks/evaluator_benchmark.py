@@ -18,7 +18,7 @@ and, each in a fresh process and timed after imports:
 
 - loading the full allowed pool (pyarrow);
 - ``eval.py``'s ``evaluate`` end to end (read and check every file, ten seeds, metrics, write
-  results.json), with its cache of checked ID lists and eval set (``selection.cache``) warm, on a
+  results.json), with its cache of checked ID lists and eval set (``selection.scoring.cache``) warm, on a
   first run that fills an empty cache, and with ``--cache_dir off``; warm also with one thread;
 - the straightforward recipe in the same process layout: load with the same pyarrow loader, then
   per seed fit the voting classifier and predict the full eval matrix, and score each seed with
@@ -51,11 +51,11 @@ mode, workspace, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 from pathlib import Path
 ws = Path(workspace)
 import numpy as np
-from selection.load import class_names_of, load_config, load_sample_ids, load_vectors, read_json
-from selection.validation import check_train_set
-from selection.evaluation import metric_value, predict_straightforward
+from selection.inputs.load import class_names_of, load_config, load_sample_ids, load_vectors, read_json
+from selection.inputs.validation import check_train_set
+from selection.scoring.evaluation import metric_value, predict_straightforward
 from eval import evaluate
-import selection.cache, selection.fast_predict  # eval.py imports these inside evaluate(): import them before timing
+import selection.scoring.cache, selection.scoring.fast_predict  # evaluate() imports these: import before timing
 started = time.perf_counter()
 out = {{}}
 if mode == "baseline":
@@ -181,10 +181,10 @@ def run_benchmark(
     """See the module docstring."""
     from selection.bench import resolve_algorithm
     from selection.download import download
-    from selection.layout import experiment_present
-    from selection.load import embeddings_dict, load_config, load_sample_ids, load_vectors
+    from selection.inputs.layout import experiment_present
+    from selection.inputs.load import embeddings_dict, load_config, load_sample_ids, load_vectors
+    from selection.inputs.write import write_json_atomic
     from selection.plugins import load_algorithm_class, run_algorithm
-    from selection.write import write_json_atomic
 
     folder = Path(workspace)
     if not experiment_present(folder):

@@ -50,8 +50,8 @@ def _run(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
 def make_submissions(workspace: Path, folder: Path, count: int) -> list[Path]:
     """``count`` submission files (about half at 25 clips, half at 60) in ``count // 2`` team folders."""
     from selection.bench import load_experiment, select_and_score
-    from selection.layout import find_experiment
-    from selection.load import load_config
+    from selection.inputs.layout import find_experiment
+    from selection.inputs.load import load_config
 
     experiment = load_experiment(find_experiment(workspace / "data", "en"), label="en")
     config = load_config(workspace / "dataperf_speech_config.yaml")
@@ -122,7 +122,7 @@ def main(
 ) -> None:
     """See the module docstring."""
     from selection.download import download
-    from selection.layout import find_experiment
+    from selection.inputs.layout import find_experiment
 
     folder = Path(workspace)
     try:

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/spoken_calibration.py --language id [--settings '{"speakers": 40}']
         [--targets baru,tahu,tahun,kita,pergi] [--seed 0] [--outdir calibration/id-trial]
 
-Synthesizes one language of the spoken corpus (:mod:`selection.spoken_corpus`) with any
+Synthesizes one language of the spoken corpus (:mod:`selection.datasets.spoken`) with any
 ``SpokenParams`` fields replaced by ``--settings`` (a JSON object) and, with ``--targets``, other
 target words (their order decides their clip counts, largest first), unless ``--outdir`` already
 holds that experiment. Then it runs the CV baseline and random selection at 25 and 60 clips with
@@ -29,11 +29,11 @@ SELECTION_SEEDS = (42, 7, 123)
 def main(language: str = "id", settings: str = "{}", targets: str = "", seed: int = 0, outdir: str = "") -> None:
     import numpy as np
 
-    from selection import spoken_corpus
     from selection.bench import load_experiment, resolve_algorithm, select_and_score
+    from selection.datasets import spoken as spoken_corpus
     from selection.download import make_spoken
-    from selection.layout import experiment_folder_name, experiment_present
-    from selection.load import load_config
+    from selection.inputs.layout import experiment_folder_name, experiment_present
+    from selection.inputs.load import load_config
 
     changes = json.loads(settings) if isinstance(settings, str) else dict(settings)
     changes = {key: tuple(value) if isinstance(value, list) else value for key, value in changes.items()}

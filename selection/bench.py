@@ -15,7 +15,7 @@ and scored exactly as ``eval.py`` scores it (same row order, same seeds, same me
 Prints a table (score mean and spread over the evaluation seeds, the other metric,
 selection seconds), writes it as JSON and draws it as a PNG bar chart.
 
-With ``--family`` the experiments are the evaluation family (:mod:`selection.family`), built on
+With ``--family`` the experiments are the evaluation family (:mod:`selection.datasets.family`), built on
 first use, every cell (member × size × metric) also runs ``cross_validation``, and the figures
 are each algorithm's margin over it: per cell, then min / median / max per half.
 """
@@ -39,12 +39,19 @@ from pathlib import Path
 import numpy as np
 
 from selection.cli import run_command
-from selection.evaluation import evaluate_selection
-from selection.layout import find_experiment
-from selection.load import LabelledVectors, class_names_of, embeddings_dict, load_config, load_sample_ids, load_vectors
+from selection.inputs.layout import find_experiment
+from selection.inputs.load import (
+    LabelledVectors,
+    class_names_of,
+    embeddings_dict,
+    load_config,
+    load_sample_ids,
+    load_vectors,
+)
+from selection.inputs.validation import BadInputError, check_config, check_same_targets, clip_word
+from selection.inputs.write import write_json_atomic
 from selection.plugins import load_algorithm_class, run_algorithm
-from selection.validation import BadInputError, check_config, check_same_targets, clip_word
-from selection.write import write_json_atomic
+from selection.scoring.evaluation import evaluate_selection
 
 log = logging.getLogger("dataperf")
 
@@ -57,7 +64,7 @@ ALGORITHMS = {
 
 
 def benchmark_rows(train_set: dict, pool: LabelledVectors) -> np.ndarray:
-    """Pool rows of a selection in the order ``eval.py`` loads them (see :mod:`selection.load`).
+    """Pool rows of a selection in the order ``eval.py`` loads them (see :mod:`selection.inputs.load`).
 
     Pool target rows are in parquet row order already, so a target's rows are sorted;
     nontargets are grouped by word in order of first appearance, listed order within.
@@ -192,7 +199,7 @@ def bench(
     plot : str, optional
         The PNG chart (default ``bench_results.png`` or ``family_results.png``); an empty string draws none.
     family : bool
-        Run on the evaluation family (:mod:`selection.family`) instead: every member, both metrics
+        Run on the evaluation family (:mod:`selection.datasets.family`) instead: every member, both metrics
         (or ``--metric``'s only), and report each algorithm's margin over ``cross_validation``.
     half : {'all', 'tune', 'report'}
         With ``--family``: the members of one half only.
@@ -211,7 +218,7 @@ def bench(
     output = f"{stem}.json" if output is None else output
     plot = f"{stem}.png" if plot is None else plot
     if family:
-        from selection.family import members_named
+        from selection.datasets.family import members_named
 
         chosen = members_named(_as_list(members), half)
         base_config = load_config(config_file)
@@ -277,7 +284,7 @@ def draw_chart(rows: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from selection.write import write_bytes_atomic
+    from selection.inputs.write import write_bytes_atomic
 
     groups = list(dict.fromkeys((row["language"], row["size"]) for row in rows))
     algorithms = list(dict.fromkeys(row["algorithm"] for row in rows))
@@ -340,7 +347,7 @@ def bench_family(
     reused: dict | None = None,
 ) -> dict:
     """Every algorithm on every member × size × metric; margins over ``cross_validation``; JSON and PNG."""
-    from selection.family import member_experiment
+    from selection.datasets.family import member_experiment
 
     reused = reused or {}
     rows: list[dict] = []
@@ -408,7 +415,7 @@ def _reusable_rows(path: str) -> dict:
     """``cross_validation`` rows of an earlier family run, by (member, scale, config digest)."""
     if not path:
         return {}
-    from selection.documents import read_json
+    from selection.inputs.documents import read_json
 
     document = read_json(path)
     rows = document.get("rows") if isinstance(document, dict) else None
@@ -493,7 +500,7 @@ def draw_margins(rows: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from selection.write import write_bytes_atomic
+    from selection.inputs.write import write_bytes_atomic
 
     algorithms = [a for a in dict.fromkeys(row["algorithm"] for row in rows) if a != "cross_validation"]
     figure, axes = plt.subplots(figsize=(max(6.0, 1.8 * len(algorithms) + 2), 4.2), dpi=110)

@@ -26,7 +26,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from selection.errors import BadInputError
+from selection.inputs.errors import BadInputError
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1

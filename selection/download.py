@@ -21,13 +21,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-from selection.archives import DEFAULT_MAX_MB, check_base_url, check_destination, fetch, is_whole_zip, unpack
 from selection.cli import run_command
-from selection.corpus import CorpusParams, write_corpus
-from selection.experiment import create_experiment
-from selection.layout import experiment_folder_name, experiment_present
-from selection.validation import BadInputError
-from selection.write import check_output_dir
+from selection.datasets.archives import DEFAULT_MAX_MB, check_base_url, check_destination, fetch, is_whole_zip, unpack
+from selection.datasets.mswc import create_experiment
+from selection.datasets.synthetic import CorpusParams, write_corpus
+from selection.inputs.layout import experiment_folder_name, experiment_present
+from selection.inputs.validation import BadInputError
+from selection.inputs.write import check_output_dir
 
 log = logging.getLogger("dataperf")
 
@@ -91,7 +91,7 @@ def make_synthetic(
 
 def make_spoken(data_dir: Path, *, params, overwrite: bool = False) -> dict:
     """Synthesize and embed the spoken corpus in a temp folder and build one experiment per language."""
-    from selection.spoken_corpus import SPOKEN_TARGETS, write_spoken_corpus
+    from selection.datasets.spoken import SPOKEN_TARGETS, write_spoken_corpus
 
     log.info(
         "synthesizing the spoken-word corpus (%s) into %s with eSpeak NG and the speech-embedding model: "
@@ -219,7 +219,7 @@ def download(
         make_synthetic(workspace_path, data_path, params=params, overwrite=overwrite)
         log.info("default experiment in %s; every language under %s", workspace_path, data_path)
     elif source == "spoken":
-        from selection.spoken_corpus import SPOKEN_TARGETS, SpokenParams
+        from selection.datasets.spoken import SPOKEN_TARGETS, SpokenParams
 
         codes = tuple(code.strip() for code in languages.split(",") if code.strip())
         unknown = [code for code in codes if code not in SPOKEN_TARGETS]

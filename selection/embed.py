@@ -6,7 +6,7 @@ Usage::
         [--model speech_embedding|module:Class] [--seed 0] [--on_bad_audio fail|skip] [--overwrite]
 
 Reads ``<audio_dir>/<word>/<clip>`` (the MSWC layout; wav, flac, ogg/opus, ... at any sample rate,
-see :mod:`selection.audio`), embeds every clip (:mod:`selection.speech_model`), splits each
+see :mod:`selection.speech.audio`), embeds every clip (:mod:`selection.speech.model`), splits each
 word's clips into the allowed pool and the eval set (deterministic for ``--seed``), and writes
 ``train_embeddings/<word>.parquet``, ``eval_embeddings/<word>.parquet``,
 ``allowed_training_set.yaml``, ``eval.yaml``, ``embed_report.json`` and (if absent) a default
@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.audio import BadAudioError, list_clips, read_clip
 from selection.cli import run_command
-from selection.errors import BadInputError
-from selection.layout import EXPERIMENT_ITEMS
+from selection.inputs.errors import BadInputError
+from selection.inputs.layout import EXPERIMENT_ITEMS
+from selection.inputs.validation import check_clip_id, check_word
+from selection.inputs.write import check_output_dir, write_bytes_atomic
 from selection.progress import report_progress
-from selection.speech_model import DEFAULT_MODEL, embed_checked, load_model
-from selection.validation import check_clip_id, check_word
-from selection.write import check_output_dir, write_bytes_atomic
+from selection.speech.audio import BadAudioError, list_clips, read_clip
+from selection.speech.model import DEFAULT_MODEL, embed_checked, load_model
 
 log = logging.getLogger("dataperf")
 BATCH_CLIPS = 256
@@ -159,7 +159,7 @@ def write_experiment(
     import yaml
 
     from selection.bench import load_experiment
-    from selection.write import write_embeddings
+    from selection.inputs.write import write_embeddings
 
     existing = _harness_written(outdir)
     if existing and not overwrite:
@@ -266,7 +266,7 @@ def embed(
     eval_fraction : float, default=0.33
         Share of each word's clips held out for the eval set.
     model : str, default='speech_embedding'
-        ``speech_embedding`` or ``module:Class`` (see :mod:`selection.speech_model`).
+        ``speech_embedding`` or ``module:Class`` (see :mod:`selection.speech.model`).
     seed : int, default=0
         Seed of the pool/eval split.
     on_bad_audio : {'fail', 'skip'}, default='fail'

@@ -37,12 +37,12 @@ import threading
 import time
 from pathlib import Path
 
+from selection.board.entries import BASELINE_TEAM, Submission, find_submissions
 from selection.cli import run_command
-from selection.documents import MAX_TRAIN_FILE_BYTES, read_bytes
-from selection.entries import BASELINE_TEAM, Submission, find_submissions
-from selection.errors import BadInputError
-from selection.layout import LEADERBOARD_SIZES, find_experiment, languages_in, results_file_name
-from selection.write import check_output_dir, write_json_atomic
+from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes
+from selection.inputs.errors import BadInputError
+from selection.inputs.layout import LEADERBOARD_SIZES, find_experiment, languages_in, results_file_name
+from selection.inputs.write import check_output_dir, write_json_atomic
 
 log = logging.getLogger("dataperf")
 RESULTS_DIR = "results"
@@ -121,8 +121,8 @@ def score_submission(submission: Submission, folder: str, scoring: dict, key: st
             train_set, results, _ = select_and_score(experiment, algorithm_config)
         else:
             from selection.bench import score_train_set
-            from selection.documents import read_json
-            from selection.validation import check_train_set
+            from selection.inputs.documents import read_json
+            from selection.inputs.validation import check_train_set
 
             train_set, warnings = check_train_set(
                 read_json(submission.file, follow_links=False),
@@ -331,8 +331,8 @@ def build_leaderboard(
         The leaderboards' sizes; a file for any other size is a rejected row.
     """
     from selection.bench import resolve_algorithm
-    from selection.load import load_config
-    from selection.report import write_reports
+    from selection.board.report import write_reports
+    from selection.inputs.load import load_config
 
     config = load_config(config_file)
     submissions_path, data_path = Path(submissions), Path(data_dir)

@@ -20,14 +20,14 @@ import logging
 from pathlib import Path
 
 from selection.cli import run_command
-from selection.layout import (
+from selection.inputs.layout import (
     DEFAULT_WORKSPACE,
     check_language,
     experiment_paths,
     leaderboard_note,
     submission_file_name,
 )
-from selection.load import (
+from selection.inputs.load import (
     DOWNLOAD_HINT,
     embeddings_dict,
     load_audio,
@@ -36,9 +36,9 @@ from selection.load import (
     load_vectors,
     require_inputs,
 )
+from selection.inputs.validation import check_positive_int
+from selection.inputs.write import check_output_file, write_json_atomic
 from selection.plugins import add_plugin_dir, load_algorithm_class, run_algorithm
-from selection.validation import check_positive_int
-from selection.write import check_output_file, write_json_atomic
 
 log = logging.getLogger("dataperf")
 

@@ -10,8 +10,8 @@ import time
 import traceback
 from pathlib import Path
 
+from selection.inputs.validation import BadInputError, check_selection_result, check_train_set
 from selection.selection import TrainingSetSelection
-from selection.validation import BadInputError, check_selection_result, check_train_set
 
 
 def add_plugin_dir(plugin_dir: str | Path) -> None:

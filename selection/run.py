@@ -16,8 +16,8 @@ from pathlib import Path
 
 from selection.cli import run_command
 from selection.download import download
-from selection.layout import check_language, experiment_paths, experiment_present, submission_file_name
-from selection.load import load_config
+from selection.inputs.layout import check_language, experiment_paths, experiment_present, submission_file_name
+from selection.inputs.load import load_config
 from selection.main import select
 
 

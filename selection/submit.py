@@ -28,12 +28,12 @@ from pathlib import Path
 
 from selection.bench import load_experiment, resolve_algorithm, score_train_set, select_and_score
 from selection.cli import print_output, run_command
-from selection.errors import BadInputError
-from selection.layout import check_language, find_experiment, leaderboard_note, submission_file_name
-from selection.load import load_config, read_json
+from selection.inputs.errors import BadInputError
+from selection.inputs.layout import check_language, find_experiment, leaderboard_note, submission_file_name
+from selection.inputs.load import load_config, read_json
+from selection.inputs.validation import check_positive_int, check_train_set
+from selection.inputs.write import check_output_dir, write_json_atomic
 from selection.progress import report_progress
-from selection.validation import check_positive_int, check_train_set
-from selection.write import check_output_dir, write_json_atomic
 
 log = logging.getLogger("dataperf")
 SCORECARD = "scorecard.json"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from selection.bench import ALGORITHMS
-from selection.load import class_names_of, embeddings_dict, load_sample_ids, load_vectors
+from selection.inputs.load import class_names_of, embeddings_dict, load_sample_ids, load_vectors
+from selection.inputs.validation import DEFAULT_EVAL_SEEDS, clip_word
 from selection.plugins import load_algorithm_class, run_algorithm
-from selection.validation import DEFAULT_EVAL_SEEDS, clip_word
 from tests.conftest import make_dataset
 
 FAST_SETTINGS = {"cv_target_splits": 3, "cv_nontarget_splits": 3, "cleanlab_folds": 3}

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
-from selection import cache
+from selection.scoring import cache
 from tests.conftest import eval_args, evaluate_results, run_cli, write_parquet
 from tests.test_bad_input import assert_clean_failure, good_train
 

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from selection.corpus import CorpusParams, write_corpus
-from selection.experiment import create_experiment
-from selection.validation import BadInputError
+from selection.datasets.mswc import create_experiment
+from selection.datasets.synthetic import CorpusParams, write_corpus
+from selection.inputs.validation import BadInputError
 from tests.conftest import eval_args, read_json, run_cli, select_args, write_config, write_parquet
 
 SMALL = {"scale": 0.04, "nontarget_words": 24, "rare_words": 3}

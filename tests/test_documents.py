@@ -7,8 +7,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selection.documents import MAX_YAML_DEPTH, parse_yaml
-from selection.errors import BadInputError
+from selection.inputs.documents import MAX_YAML_DEPTH, parse_yaml
+from selection.inputs.errors import BadInputError
 
 CATALOGUE = [
     "",

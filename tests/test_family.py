@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selection.corpus import TARGET_WORDS, CorpusParams, generate_language
-from selection.family import HALVES, MEMBERS
+from selection.datasets.family import HALVES, MEMBERS
+from selection.datasets.synthetic import TARGET_WORDS, CorpusParams, generate_language
 from tests.conftest import REPO, run_cli
 from tests.test_bad_input import assert_clean_failure
 

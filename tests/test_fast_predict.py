@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from selection.evaluation import predict_straightforward
-from selection.fast_predict import _raw_decision, predict_shared, svc_probabilities
+from selection.scoring.evaluation import predict_straightforward
+from selection.scoring.fast_predict import _raw_decision, predict_shared, svc_probabilities
 
 SEEDS = [5, 69, 98, 70, 95]
 

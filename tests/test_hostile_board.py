@@ -135,7 +135,7 @@ def test_one_board_per_configured_size_and_baselines_only_there(board: Path):
 
 
 def test_spoofing_names_are_refused_and_shown_escaped(board: Path):
-    from selection.entries import visible
+    from selection.board.entries import visible
 
     shown = {row["team"]: row for row in _rows(board) if not row["baseline"]}
     words = {"invisible": "invisible or control", "NFC": "NFC", "collides": "collides", "baseline": "baseline"}

@@ -102,7 +102,7 @@ def test_a_header_declaring_one_sample_per_second_is_refused_cheaply(clips: Path
 def test_only_the_first_second_is_decoded_and_it_equals_the_whole_files_resampling(tmp_path: Path):
     import soxr
 
-    from selection.audio import read_clip
+    from selection.speech.audio import read_clip
 
     rng = np.random.default_rng(3)
     for rate, seconds in ((44100, 3.0), (8000, 600.0), (22050, 0.7)):

@@ -35,7 +35,7 @@ def _modules_after(*command: str, tmp_path: Path) -> set[str]:
 def test_the_evaluate_path_imports_only_what_it_uses(dataset: Path, tmp_path: Path):
     assert run_cli(*select_args(dataset)).returncode == 0
     modules = _modules_after(*eval_args(dataset), tmp_path=tmp_path)
-    assert "sklearn.svm" in modules and "selection.fast_predict" in modules
+    assert "sklearn.svm" in modules and "selection.scoring.fast_predict" in modules
     loaded = sorted(name for name in modules if name.startswith(NOT_ON_THE_EVALUATE_PATH))
     assert loaded == []
 

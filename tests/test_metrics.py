@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from selection.metrics import balanced_accuracy, confusion_counts, macro_f1, per_class_figures
+from selection.scoring.metrics import balanced_accuracy, confusion_counts, macro_f1, per_class_figures
 
 
 def _cases():

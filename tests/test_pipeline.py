@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.svm import SVC
 
-from selection.load import class_names_of, load_sample_ids, load_vectors
+from selection.inputs.load import class_names_of, load_sample_ids, load_vectors
 from tests.conftest import REPO, eval_args, read_json, run_cli, select_args, write_config
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from scipy.io import wavfile
 
-from selection.load import embeddings_dict, load_sample_ids, load_vectors
+from selection.inputs.load import embeddings_dict, load_sample_ids, load_vectors
 from selection.selection import TrainingSetSelection
 from tests.conftest import read_json, run_cli, select_args, write_config
 from tests.test_bad_input import assert_clean_failure

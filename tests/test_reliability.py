@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from selection import cache
+from selection.scoring import cache
 from tests.conftest import (
     REPO,
     eval_args,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from selection.speech_model import SpeechEmbedding
-from selection.spoken_corpus import SpokenParams, Synthesizer, generate_spoken_language, render_clip
+from selection.datasets.spoken import SpokenParams, Synthesizer, generate_spoken_language, render_clip
+from selection.speech.model import SpeechEmbedding
 from tests.conftest import REPO, read_json, run_cli, write_config
 from tests.test_bad_input import assert_clean_failure
 

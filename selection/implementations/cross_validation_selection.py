@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
-from selection.evaluation import frozen_classifier, metric_value
 from selection.progress import report_progress
+from selection.scoring.evaluation import frozen_classifier, metric_value
 from selection.selection import TrainingSet, TrainingSetSelection
 
 TARGET_FRACTION = 0.6

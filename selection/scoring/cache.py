@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.load import LabelledVectors, load_sample_ids
-from selection.validation import BadInputError
+from selection.inputs.load import LabelledVectors, load_sample_ids
+from selection.inputs.validation import BadInputError
 
 log = logging.getLogger("dataperf")
 

@@ -19,9 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from selection.documents import read_json, read_text, read_yaml  # noqa: F401 - part of this module's API
-from selection.progress import report_progress
-from selection.validation import (
+from selection.inputs.documents import read_json, read_text, read_yaml  # noqa: F401 - part of this module's API
+from selection.inputs.validation import (
     EMBEDDING_DIM,
     ID_COLUMN,
     NONTARGET,
@@ -35,6 +34,7 @@ from selection.validation import (
     config_key_warnings,
     describe_items,
 )
+from selection.progress import report_progress
 
 log = logging.getLogger("dataperf")
 READ_THREADS = max(1, min(8, len(os.sched_getaffinity(0))))
@@ -284,11 +284,11 @@ def load_audio(clip_ids: list[str], audio_dir: str | Path) -> list[np.ndarray]:
 
     A 16 kHz wav is given as scipy reads it (int16 samples for 16-bit PCM), as in the benchmark;
     any other format or sample rate (flac, ogg/opus, a 44.1 kHz wav, ...) is read by
-    :func:`selection.audio.read_clip`: float32 in [-1, 1], 16 kHz, mono, one second.
+    :func:`selection.speech.audio.read_clip`: float32 in [-1, 1], 16 kHz, mono, one second.
     """
     from scipy.io import wavfile
 
-    from selection.audio import BadAudioError, read_clip
+    from selection.speech.audio import BadAudioError, read_clip
 
     audio_dir = Path(audio_dir)
     waves = []

@@ -1,7 +1,7 @@
 """The built-in spoken-word corpus: words synthesized offline with eSpeak NG, embedded by a speech model.
 
-Same sources and layout as the Gaussian corpus (:mod:`selection.corpus`: MSWC-format vectors,
-metadata and splits, turned into experiments by :func:`selection.experiment.create_experiment`),
+Same sources and layout as the Gaussian corpus (:mod:`selection.datasets.synthetic`: MSWC-format vectors,
+metadata and splits, turned into experiments by :func:`selection.datasets.mswc.create_experiment`),
 but every clip is real audio:
 
 - **speakers**: each speaker is an eSpeak NG voice of the language (en: US, British RP,
@@ -18,7 +18,7 @@ but every clip is real audio:
 - **vocabulary**: five target words per language, with a confusable pair each (fifteen/fifty,
   quinze/cinquenta, tahun/tahu), and pseudo-words of the language's syllables as nontargets.
 
-Embeddings come from :class:`selection.speech_model.SpeechEmbedding` (192 values per clip).
+Embeddings come from :class:`selection.speech.model.SpeechEmbedding` (192 values per clip).
 Everything is drawn from the seed: same seed, same vectors, bit for bit.
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.corpus import _pseudo_words
+from selection.datasets.synthetic import _pseudo_words
 
 SYNTH_RATE = 22050
 GROUPS = 8
@@ -241,7 +241,7 @@ def _language_plan(code: str, params: SpokenParams, rng: np.random.Generator) ->
 
 def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> dict[str, dict]:
     """Synthesize and embed the clips of some words of one language (runs in a worker process)."""
-    from selection.speech_model import SpeechEmbedding
+    from selection.speech.model import SpeechEmbedding
 
     code, words, counts, params, group = task
     synthesizer = Synthesizer(seed=params.seed * 1000 + group)
@@ -300,10 +300,10 @@ def generate_spoken_language(code: str, params: SpokenParams) -> tuple[list[str]
 
 
 def write_spoken_corpus(outdir: str | Path, params: SpokenParams | None = None) -> None:
-    """Write the spoken corpus's MSWC-format sources under ``outdir`` (see :func:`selection.corpus.write_sources`)."""
+    """Write the spoken corpus's MSWC-format sources under ``outdir`` (as :mod:`selection.datasets.synthetic` does)."""
     from dataclasses import asdict
 
-    from selection.corpus import write_sources
+    from selection.datasets.synthetic import write_sources
 
     params = params or SpokenParams()
     write_sources(outdir, params.languages, lambda code: generate_spoken_language(code, params)[1], asdict(params))

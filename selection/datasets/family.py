@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from selection.errors import BadInputError
-from selection.layout import experiment_present, find_experiment
+from selection.inputs.errors import BadInputError
+from selection.inputs.layout import experiment_present, find_experiment
 
 log = logging.getLogger("dataperf")
 
@@ -99,7 +99,7 @@ def member_experiment(
             f"{folder}: exists but is not a whole experiment (allowed list, eval list and both embedding "
             "folders); move it away or choose another --family_dir"
         )
-    from selection.corpus import CorpusParams, write_corpus
+    from selection.datasets.synthetic import CorpusParams, write_corpus
     from selection.download import _experiment_from_sources
 
     params = replace(CorpusParams(), **{"scale": GAUSSIAN_SCALE, **member.changes}, languages=(member.language,))
@@ -124,8 +124,8 @@ def member_experiment(
 
 def _spoken_member(member: Member, spoken_dir: Path, scale: float) -> Path:
     """The spoken corpus's experiment in ``member.language`` under ``spoken_dir`` (``spoken_dir@scale``)."""
+    from selection.datasets.spoken import SpokenParams
     from selection.download import make_spoken
-    from selection.spoken_corpus import SpokenParams
 
     data_dir = spoken_dir if scale == 1.0 else spoken_dir.with_name(f"{spoken_dir.name}@{scale:g}")
     try:

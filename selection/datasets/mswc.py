@@ -26,10 +26,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from selection.layout import EXPERIMENT_ITEMS
+from selection.inputs.layout import EXPERIMENT_ITEMS
+from selection.inputs.validation import ID_COLUMN, BadInputError, check_word
+from selection.inputs.write import write_embeddings
 from selection.progress import report_progress
-from selection.validation import ID_COLUMN, BadInputError, check_word
-from selection.write import write_embeddings
 
 
 def read_metadata(path: str | Path, language: str) -> dict:

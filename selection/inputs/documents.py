@@ -40,7 +40,7 @@ from yaml.events import (
     SequenceStartEvent,
 )
 
-from selection.errors import BadInputError
+from selection.inputs.errors import BadInputError
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 MAX_TRAIN_FILE_BYTES = 16 * 1024 * 1024

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from selection.errors import BadInputError
+from selection.inputs.errors import BadInputError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -120,6 +120,6 @@ def write_embeddings(table: pa.Table, path: str | Path) -> None:
     """
     import pyarrow.parquet as pq
 
-    from selection.validation import ID_COLUMN
+    from selection.inputs.validation import ID_COLUMN
 
     pq.write_table(table, path, row_group_size=EMBEDDING_ROW_GROUP, use_dictionary=[ID_COLUMN])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from selection.errors import BadInputError
+from selection.inputs.errors import BadInputError
 
 LANGUAGES = ("en", "id", "pt")
 LEADERBOARD_SIZES = (25, 60)

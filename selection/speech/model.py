@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.errors import BadInputError
+from selection.inputs.errors import BadInputError
 
 DEFAULT_MODEL = "speech_embedding"
 MEL_BANDS = 32

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from selection.inputs.validation import EMBEDDING_DIM, ID_COLUMN, VECTOR_COLUMN
+from selection.inputs.write import write_embeddings
 from selection.progress import report_progress
-from selection.validation import EMBEDDING_DIM, ID_COLUMN, VECTOR_COLUMN
-from selection.write import write_embeddings
 
 TARGET_WORDS = {
     "en": ["episode", "fifty", "job", "restaurant", "route"],

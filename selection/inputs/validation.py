@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from selection.errors import BadInputError
+from selection.inputs.errors import BadInputError
 
 METRICS = ("macro_f1", "balanced_accuracy")
 DEFAULT_EVAL_SEEDS = [5, 69, 98, 70, 95, 64, 37, 11, 4, 32]

@@ -24,8 +24,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from selection.documents import MAX_TRAIN_FILE_BYTES
-from selection.layout import SUBMISSION_NAME, submission_file_name
+from selection.inputs.documents import MAX_TRAIN_FILE_BYTES
+from selection.inputs.layout import SUBMISSION_NAME, submission_file_name
 
 BASELINE_TEAM = "baseline"
 _HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")

@@ -19,7 +19,7 @@ import io
 import time
 from pathlib import Path
 
-from selection.write import write_bytes_atomic, write_json_atomic
+from selection.inputs.write import write_bytes_atomic, write_json_atomic
 
 COLUMNS = (
     "team",

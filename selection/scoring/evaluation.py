@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from selection.metrics import METRICS, confusion_counts, per_class_figures
+from selection.scoring.metrics import METRICS, confusion_counts, per_class_figures
 
 if TYPE_CHECKING:
     from sklearn.ensemble import VotingClassifier
 
-    from selection.load import LabelledVectors
+    from selection.inputs.load import LabelledVectors
 
 
 def frozen_classifier(seed: int) -> VotingClassifier:
@@ -127,7 +127,7 @@ def evaluate_selection(
     Parameters
     ----------
     train, evaluation : LabelledVectors
-        Rows in the benchmark's order (see :mod:`selection.load`).
+        Rows in the benchmark's order (see :mod:`selection.inputs.load`).
     seeds : list of int
         Evaluation seeds; the score is the mean over them.
     metric : {'macro_f1', 'balanced_accuracy'}
@@ -135,7 +135,7 @@ def evaluate_selection(
         Class names by class id.
     method : {'shared', 'straightforward'}, default='shared'
         ``shared`` computes once what is identical across seeds
-        (:mod:`selection.fast_predict`); ``straightforward`` refits and predicts
+        (:mod:`selection.scoring.fast_predict`); ``straightforward`` refits and predicts
         everything per seed. Both give the same predictions.
     n_jobs : int, default=1
         Seeds run in parallel through joblib (``shared`` only).
@@ -148,7 +148,7 @@ def evaluate_selection(
     if method == "straightforward":
         predictions = list(predict_straightforward(train.matrix, train.labels, evaluation.matrix, seeds))
     elif method == "shared":
-        from selection.fast_predict import predict_shared
+        from selection.scoring.fast_predict import predict_shared
 
         predictions = predict_shared(train.matrix, train.labels, evaluation.matrix, seeds, n_jobs=n_jobs)
     else:

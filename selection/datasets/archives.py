@@ -35,8 +35,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from selection.errors import BadInputError
-from selection.layout import EXPERIMENT_ITEMS, experiment_present
+from selection.inputs.errors import BadInputError
+from selection.inputs.layout import EXPERIMENT_ITEMS, experiment_present
 
 log = logging.getLogger("dataperf")
 DEFAULT_MAX_MB = 2048

@@ -1,0 +1,1 @@
+"""Reading and checking strangers' files: documents, parquet loading, validation, folder layout, atomic writes."""

@@ -1,0 +1,1 @@
+"""Scoring a selection with the frozen classifier: the classifier, shared-work predictions, metrics, cache."""
