@@ -20,8 +20,13 @@ RUN python3 -m venv /opt/venv \
        fi \
     && rm -rf /tmp/wheels
 
+# The harness is installed as a package, as `pip install .` installs it anywhere (its dependencies are
+# the pinned requirements above): the `dataperf-speech` command and `python3 -m selection.<command>`.
+COPY pyproject.toml README.md /app/
 COPY selection/ /app/selection/
 COPY eval.py /app/eval.py
+RUN pip install --no-cache-dir --no-deps --no-build-isolation --no-index /app \
+    && rm -rf /app/build /app/*.egg-info
 COPY workspace/dataperf_speech_config.yaml /app/workspace/dataperf_speech_config.yaml
 
 RUN useradd --uid 10001 --create-home --home-dir /home/dataperf dataperf
@@ -29,5 +34,4 @@ USER 10001
 # Every command's default paths are workspace/...: with the workspace mounted at /workspace they
 # resolve to it, so `docker run -v $PWD/workspace:/workspace IMAGE select` needs no flags.
 WORKDIR /
-ENV PYTHONPATH=/app
-ENTRYPOINT ["python3", "-m", "selection.entrypoint"]
+ENTRYPOINT ["dataperf-speech"]

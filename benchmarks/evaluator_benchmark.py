@@ -179,12 +179,11 @@ def run_benchmark(
     whole_process_only: bool = False,
 ) -> None:
     """See the module docstring."""
-    from selection.bench import resolve_algorithm
     from selection.download import download
     from selection.inputs.layout import experiment_present
     from selection.inputs.load import embeddings_dict, load_config, load_sample_ids, load_vectors
     from selection.inputs.write import write_json_atomic
-    from selection.plugins import load_algorithm_class, run_algorithm
+    from selection.plugins import load_algorithm_class, resolve_algorithm, run_algorithm
 
     folder = Path(workspace)
     if not experiment_present(folder):

@@ -49,16 +49,12 @@ def _run(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
 
 def make_submissions(workspace: Path, folder: Path, count: int) -> list[Path]:
     """``count`` submission files (about half at 25 clips, half at 60) in ``count // 2`` team folders."""
-    from selection.bench import load_experiment, select_and_score
-    from selection.inputs.layout import find_experiment
-    from selection.inputs.load import load_config
+    from selection import load_experiment
 
-    experiment = load_experiment(find_experiment(workspace / "data", "en"), label="en")
-    config = load_config(workspace / "dataperf_speech_config.yaml")
-    coverage = {}
-    for size in (25, 60):
-        cell = {**config, "train_set_size_limit": size}
-        coverage[size] = select_and_score(experiment, cell)[0]
+    experiment = load_experiment(
+        language="en", data_dir=workspace / "data", config=workspace / "dataperf_speech_config.yaml", label="en"
+    )
+    coverage = {size: experiment.select(size=size) for size in (25, 60)}
     evaluation_clip = experiment.evaluation_ids["nontargets"][0]
     generator = random.Random(0)
     pool = experiment.pool
@@ -87,12 +83,14 @@ def make_submissions(workspace: Path, folder: Path, count: int) -> list[Path]:
     return files
 
 
-def _board(workspace: Path, submissions: Path, outdir: Path, workers: int) -> tuple[float, dict, list[float]]:
+def _board(
+    workspace: Path, submissions: Path, outdir: Path, workers: int, bootstrap: int = 1000
+) -> tuple[float, dict, list[float], float]:
     shutil.rmtree(outdir, ignore_errors=True)
     seconds, done = _run(
         "-m", "selection.leaderboard", "--submissions", str(submissions), "--data_dir", str(workspace / "data"),
         "--outdir", str(outdir), "--config_file", str(workspace / "dataperf_speech_config.yaml"),
-        "--n_workers", str(workers), cwd=REPO,
+        "--n_workers", str(workers), "--bootstrap", str(bootstrap), cwd=REPO,
     )  # fmt: skip
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])
@@ -103,6 +101,11 @@ def _board(workspace: Path, submissions: Path, outdir: Path, workers: int) -> tu
         for value in line.split(":", 1)[1].replace("MB", "").split(",")
     ]
     rows = json.loads((outdir / "leaderboard.json").read_text())["rows"]
+    bootstrap_seconds = sum(
+        float(line.rsplit(" in ", 1)[1].split()[0])
+        for line in done.stderr.splitlines()
+        if line.startswith("bootstrap:")
+    )
     return (
         seconds,
         {
@@ -110,6 +113,7 @@ def _board(workspace: Path, submissions: Path, outdir: Path, workers: int) -> tu
             for row in rows
         },
         peaks,
+        bootstrap_seconds,
     )
 
 
@@ -173,6 +177,12 @@ def main(
                 "seconds_per_file": seconds / len(files),
                 "peak_mb_per_worker": max(peak for run in runs for peak in run[2]) if runs[0][2] else None,
             }
+            report[f"leaderboard_{workers}_workers"]["bootstrap_seconds"] = statistics.median(run[3] for run in runs)
+        plain = [_board(folder, scratch / "submissions", scratch / "board0", 2, bootstrap=0) for _ in range(repeats)]
+        report["leaderboard_2_workers_no_bootstrap"] = {"seconds": statistics.median(run[0] for run in plain)}
+        report["bootstrap_share_of_wall_2_workers"] = (
+            report["leaderboard_2_workers"]["seconds"] / report["leaderboard_2_workers_no_bootstrap"]["seconds"] - 1
+        )
         equal = boards[1] == boards[2] and all(boards[1][key] == value for key, value in eval_scores.items())
         report["scores_equal"] = equal
         one, two = report["leaderboard_1_workers"], report["leaderboard_2_workers"]
@@ -189,7 +199,10 @@ def main(
             f"| (c) leaderboard, 2 workers | {two['seconds']:.1f} | {two['per_second']:.2f} | "
             f"{two['seconds_per_file']:.2f} | {two['peak_mb_per_worker']:.0f} |\n\n"
             f"(b) vs (a) per submission: {report['speedup_1_worker_vs_eval_py']:.1f}x; (c) vs (b): "
-            f"{report['speedup_2_vs_1_workers']:.2f}x; scores equal everywhere: {equal}"
+            f"{report['speedup_2_vs_1_workers']:.2f}x; scores equal everywhere: {equal}\n"
+            f"bootstrap (1000 resamples): {two['bootstrap_seconds']:.1f} s of (c)'s wall; (c) without it "
+            f"{report['leaderboard_2_workers_no_bootstrap']['seconds']:.1f} s: "
+            f"+{100 * report['bootstrap_share_of_wall_2_workers']:.0f}%"
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

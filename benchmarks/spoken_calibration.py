@@ -29,11 +29,10 @@ SELECTION_SEEDS = (42, 7, 123)
 def main(language: str = "id", settings: str = "{}", targets: str = "", seed: int = 0, outdir: str = "") -> None:
     import numpy as np
 
-    from selection.bench import load_experiment, resolve_algorithm, select_and_score
+    from selection import load_experiment
     from selection.datasets import spoken as spoken_corpus
     from selection.download import make_spoken
     from selection.inputs.layout import experiment_folder_name, experiment_present
-    from selection.inputs.load import load_config
 
     changes = json.loads(settings) if isinstance(settings, str) else dict(settings)
     changes = {key: tuple(value) if isinstance(value, list) else value for key, value in changes.items()}
@@ -45,22 +44,16 @@ def main(language: str = "id", settings: str = "{}", targets: str = "", seed: in
     if not experiment_present(experiment_folder):
         params = spoken_corpus.SpokenParams(seed=int(seed), languages=(language,), **changes)
         make_spoken(folder, params=params)
-    experiment = load_experiment(experiment_folder, label=language)
-    config = load_config(REPO / "workspace" / "dataperf_speech_config.yaml")
+    experiment = load_experiment(
+        experiment_folder, config=REPO / "workspace" / "dataperf_speech_config.yaml", label=language
+    )
     report = {"language": language, "settings": settings, "targets": targets, "seed": seed, "rows": []}
     for name in ("cross_validation", "random"):
-        module, class_name = resolve_algorithm(name)
         for position, size in enumerate((25, 60)):
             scores = []
             for selection_seed in SELECTION_SEEDS:
-                trial = {
-                    **config,
-                    "train_set_size_limit": size,
-                    "selection_random_seed": selection_seed,
-                    "selection_algorithm_module": module,
-                    "selection_algorithm_class": class_name,
-                }
-                scores.append(select_and_score(experiment, trial)[1]["score"])
+                picked = experiment.select(name, size, config={"selection_random_seed": selection_seed})
+                scores.append(experiment.score(picked, limit=size)["score"])
             row = {"algorithm": name, "size": size, "mean": float(np.mean(scores)), "scores": scores}
             row["published_cv"] = PUBLISHED[language][position]
             report["rows"].append(row)

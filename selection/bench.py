@@ -33,126 +33,21 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from selection.cli import run_command
 from selection.inputs.layout import find_experiment
-from selection.inputs.load import (
-    LabelledVectors,
-    class_names_of,
-    embeddings_dict,
-    load_config,
-    load_sample_ids,
-    load_vectors,
-)
-from selection.inputs.validation import BadInputError, check_config, check_same_targets, clip_word
+from selection.inputs.load import load_config
+from selection.inputs.validation import BadInputError, check_config
 from selection.inputs.write import write_json_atomic
-from selection.plugins import load_algorithm_class, run_algorithm
-from selection.scoring.evaluation import evaluate_selection
+from selection.plugins import SHIPPED_ALGORITHMS, resolve_algorithm
+from selection.scoring.experiment import load_experiment
 
 log = logging.getLogger("dataperf")
 
-ALGORITHMS = {
-    "random": ("selection.implementations.random_selection", "RandomSelection"),
-    "cross_validation": ("selection.implementations.cross_validation_selection", "CrossValidationSelection"),
-    "cleanlab": ("selection.implementations.cleanlab_selection", "CleanlabSelection"),
-    "clean_coverage": ("selection.implementations.coverage_selection", "CleanCoverageSelection"),
-}
-
-
-def benchmark_rows(train_set: dict, pool: LabelledVectors) -> np.ndarray:
-    """Pool rows of a selection in the order ``eval.py`` loads them (see :mod:`selection.inputs.load`).
-
-    Pool target rows are in parquet row order already, so a target's rows are sorted;
-    nontargets are grouped by word in order of first appearance, listed order within.
-    """
-    row_of = {clip_id: row for row, clip_id in enumerate(pool.ids)}
-    rows: list[int] = []
-    for ids in train_set["targets"].values():
-        rows.extend(sorted(row_of[clip_id] for clip_id in ids))
-    by_word: dict[str, list[int]] = {}
-    for clip_id in train_set["nontargets"]:
-        by_word.setdefault(clip_word(clip_id), []).append(row_of[clip_id])
-    for word_rows in by_word.values():
-        rows.extend(word_rows)
-    return np.array(rows, dtype=np.int64)
-
-
-@dataclass
-class Experiment:
-    """One language's experiment, loaded once: the allowed pool and the eval set, both checked."""
-
-    allowed: dict
-    evaluation_ids: dict
-    class_names: list[str]
-    pool: LabelledVectors
-    evaluation: LabelledVectors
-    embeddings: dict
-
-
-def load_experiment(folder: Path, *, label: str = "") -> Experiment:
-    """Read and check ``folder``'s allowed pool and eval set as ``select`` and ``evaluate`` do."""
-    allowed = load_sample_ids(folder / "allowed_training_set.yaml")
-    evaluation_ids = load_sample_ids(folder / "eval.yaml")
-    check_same_targets(
-        allowed,
-        evaluation_ids,
-        allowed_file=str(folder / "allowed_training_set.yaml"),
-        eval_file=str(folder / "eval.yaml"),
-    )
-    names = class_names_of(allowed)
-    pool = load_vectors(allowed, folder / "train_embeddings", class_names=names, desc=f"{label} pool".strip())
-    evaluation = load_vectors(
-        evaluation_ids,
-        folder / "eval_embeddings",
-        class_names=names,
-        desc=f"{label} eval set".strip(),
-        dim=pool.matrix.shape[1],
-    )
-    return Experiment(allowed, evaluation_ids, names, pool, evaluation, embeddings_dict(allowed, pool))
-
-
-def score_train_set(experiment: Experiment, train_set: dict, config: dict) -> dict:
-    """``evaluate``'s results for a checked selection (rows in ``eval.py``'s order, same seeds and metric)."""
-    rows = benchmark_rows(train_set, experiment.pool)
-    pool = experiment.pool
-    train = LabelledVectors(pool.matrix[rows], pool.labels[rows], [pool.ids[r] for r in rows])
-    return evaluate_selection(
-        train,
-        experiment.evaluation,
-        seeds=config["eval_random_seeds"],
-        metric=config["metric"],
-        class_names=experiment.class_names,
-    )
-
-
-def select_and_score(experiment: Experiment, config: dict) -> tuple[dict, dict, float]:
-    """Run the config's algorithm at its ``train_set_size_limit`` as ``select`` does, then score it.
-
-    Returns the checked selection, its results and the selection's seconds.
-    """
-    algorithm = load_algorithm_class(config, file="command line")
-    size = config["train_set_size_limit"]
-    train_set, _, seconds = run_algorithm(
-        algorithm, allowed_embeddings=experiment.embeddings, allowed=experiment.allowed, train_size=size, config=config
-    )
-    return train_set, score_train_set(experiment, train_set, config), seconds
-
-
-def resolve_algorithm(name: str) -> tuple[str, str]:
-    """A shipped algorithm's short name, or ``module:Class``, to (module, class name)."""
-    if name in ALGORITHMS:
-        return ALGORITHMS[name]
-    module, _, class_name = name.partition(":")
-    if not module or not class_name:
-        raise BadInputError(
-            f"command line: --algorithms: unknown algorithm {name!r}; expected one of "
-            f"{', '.join(ALGORITHMS)} or module:Class"
-        )
-    return module, class_name
+ALGORITHMS = SHIPPED_ALGORITHMS
 
 
 def _as_list(value) -> list[str]:
@@ -238,7 +133,7 @@ def bench(
     rows_out = []
     total = len(_as_list(languages)) * len(_as_list(algorithms)) * len(_as_list(sizes))
     for language in _as_list(languages):
-        experiment = load_experiment(find_experiment(data_dir, language), label=language)
+        experiment = load_experiment(find_experiment(data_dir, language), config=base_config, label=language)
         for name in _as_list(algorithms):
             module, class_name = resolve_algorithm(name)
             for size in [int(s) for s in _as_list(sizes)]:
@@ -248,8 +143,9 @@ def bench(
                     "selection_algorithm_class": class_name,
                     "train_set_size_limit": size,
                 }
-                train_set, results, seconds = select_and_score(experiment, config)
-                rows = benchmark_rows(train_set, experiment.pool)
+                picked = experiment.select(config=config)
+                results = experiment.score(picked, limit=size)
+                seconds = picked.seconds
                 other = "balanced_accuracy" if config["metric"] == "macro_f1" else "macro_f1"
                 row = {
                     "language": language,
@@ -260,7 +156,7 @@ def bench(
                     "score_std": results["score_std"],
                     other: results[other],
                     "selection_seconds": round(seconds, 2),
-                    "n_train": len(rows),
+                    "n_train": picked.size,
                 }
                 rows_out.append(row)
                 print(
@@ -354,7 +250,7 @@ def bench_family(
     total = len(members) * len(sizes) * len(metrics) * len(algorithms)
     for member in members:
         folder = member_experiment(member, family_dir, spoken_dir=spoken_dir, scale=scale)
-        experiment = load_experiment(folder, label=member.name)
+        experiment = load_experiment(folder, config=base_config, label=member.name)
         data_digest = _folder_digest(folder)
         for size in sizes:
             for metric_name in metrics:
@@ -376,7 +272,9 @@ def bench_family(
                     if name == "cross_validation" and key in reused:
                         row, note = dict(reused[key]), "  (reused)"
                     else:
-                        _, results, seconds = select_and_score(experiment, config)
+                        picked = experiment.select(config=config)
+                        results = experiment.score(picked, metric=metric_name, limit=size)
+                        seconds = picked.seconds
                         row = {
                             "member": member.name,
                             "half": member.half,

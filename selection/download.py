@@ -123,10 +123,15 @@ def make_spoken(data_dir: Path, *, params, overwrite: bool = False) -> dict:
     return counts
 
 
+def _check_whole(folder: Path, *, label: str) -> None:
+    """Load every file of the experiment in ``folder`` and check it as ``select`` and ``evaluate`` will."""
+    from selection.scoring.experiment import load_experiment
+
+    load_experiment(folder, cache_dir="off", label=label).load()
+
+
 def download_published(data_path: Path, *, base_url: str, timeout: float, max_bytes: int, overwrite: bool) -> None:
     """Fetch (if missing or damaged) and unpack each archive; first refuse any folder that is the user's."""
-    from selection.bench import load_experiment
-
     destinations = {language: data_path / experiment_folder_name(language) for language in DATAPERF_ARCHIVES}
     for destination in destinations.values():
         check_destination(destination, overwrite=overwrite)
@@ -140,7 +145,7 @@ def download_published(data_path: Path, *, base_url: str, timeout: float, max_by
         elif not archive.exists():
             fetch(f"{base_url}/{archive.name}", archive, timeout=timeout, max_bytes=max_bytes)
         destination = destinations[language]
-        check = partial(load_experiment, label=language)
+        check = partial(_check_whole, label=language)
         if unpack(archive, destination, overwrite=overwrite, max_bytes=max_bytes, check=check):
             log.info("unpacked %s into %s and checked it as select and evaluate will", archive.name, destination)
 

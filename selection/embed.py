@@ -44,7 +44,7 @@ log = logging.getLogger("dataperf")
 BATCH_CLIPS = 256
 EMBEDDING_FOLDERS = ("train_embeddings", "eval_embeddings")
 OWN_ITEMS = (*EXPERIMENT_ITEMS, "embed_report.json")
-DEFAULT_CONFIG = """# Written by selection.embed (kept if present): the harness's defaults (the README's config table).
+DEFAULT_CONFIG = """# Written by selection.embed (kept if present): the harness's defaults (docs/reference.md, Config).
 train_set_size_limit: 25
 selection_algorithm_module: selection.implementations.coverage_selection
 selection_algorithm_class: CleanCoverageSelection
@@ -158,8 +158,8 @@ def write_experiment(
     import pyarrow as pa
     import yaml
 
-    from selection.bench import load_experiment
     from selection.inputs.write import write_embeddings
+    from selection.scoring.experiment import load_experiment
 
     existing = _harness_written(outdir)
     if existing and not overwrite:
@@ -200,7 +200,7 @@ def write_experiment(
         }
         (staging / "embed_report.json").write_text(json.dumps({**report, **counts}, indent=2) + "\n")
         try:
-            load_experiment(staging, label="written")
+            load_experiment(staging, cache_dir="off", label="written").load()
         except BadInputError as error:
             raise BadInputError(f"{outdir}: the experiment made from the clips would be refused: {error}") from None
         _swap_items(staging, outdir, Path(temp) / "previous", existing)

@@ -1,9 +1,10 @@
-"""The container's entry point: one task name, then that task's ``--name=value`` arguments.
+"""One command, many tasks: the container's entry point and the ``dataperf-speech`` console command.
 
-``download``, ``select``, ``evaluate``, ``submit``, ``leaderboard`` and ``embed`` map to the
-commands (``selection.download``, ``selection.main``, ``eval.py``, ``selection.submit``,
-``selection.leaderboard``, ``selection.embed``); anything else prints usage and exits 2. MLCube passes its
-parameters as ``--name=value``, which these accept.
+``dataperf-speech TASK [--name value ...]``: ``download``, ``select``, ``evaluate``, ``run``, ``submit``,
+``bench``, ``leaderboard`` and ``embed`` map to the commands (``selection.download``,
+``selection.main``, ``eval.py``, ``selection.run``, ``selection.submit``, ``selection.bench``,
+``selection.leaderboard``, ``selection.embed``); anything else prints usage and exits 2. MLCube
+passes its parameters as ``--name=value``, which these accept.
 """
 
 from __future__ import annotations
@@ -12,22 +13,26 @@ import sys
 
 from selection.cli import EXIT_BAD_INPUT, exit_quietly_on_ctrl_c, run_command
 
-USAGE = """usage: TASK [--name=value ...]
+USAGE = """usage: dataperf-speech TASK [--name value ...]   (TASK --help lists its flags)
 tasks:
-  download   put the dataset in the workspace (--source synthetic|dataperf, --workspace DIR)
-  select     run the configured selection algorithm, write train.json
-  evaluate   score train.json with the frozen classifier, write results.json
-  submit     one checked {language}_{size}_train.json per leaderboard, and a scorecard
+  download     put a dataset in the workspace (--source synthetic|spoken|dataperf, --workspace DIR)
+  select       run the configured selection algorithm, write train.json
+  evaluate     score train.json with the frozen classifier, write results.json
+  run          the whole job: download if absent, select, evaluate
+  submit       one checked {language}_{size}_train.json per leaderboard, and a scorecard
+  bench        compare selection algorithms across languages and sizes (or --family)
   leaderboard  score every team's submissions (--submissions, --data_dir, --outdir), rank them
-  embed      turn <audio_dir>/<word>/<clip> recordings into an experiment (--audio_dir, --outdir)
+  embed        turn <audio_dir>/<word>/<clip> recordings into an experiment (--audio_dir, --outdir)
 """
 
 
 TASKS = {
     "download": ("selection.download", "download"),
     "select": ("selection.main", "select"),
-    "evaluate": ("eval", "evaluate"),
+    "evaluate": ("selection.evaluate", "evaluate"),
+    "run": ("selection.run", "run"),
     "submit": ("selection.submit", "submit"),
+    "bench": ("selection.bench", "bench"),
     "leaderboard": ("selection.leaderboard", "build_leaderboard"),
     "embed": ("selection.embed", "embed"),
 }
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     if function is None:
         if argv and argv[0] not in ("-h", "--help", "help"):
             print(
-                f"error: unknown task {argv[0]!r}; expected download, select, evaluate, submit, leaderboard or embed",
+                f"error: unknown task {argv[0]!r}; expected one of {', '.join(TASKS)}",
                 file=sys.stderr,
             )
         print(USAGE, file=sys.stderr)

@@ -27,26 +27,32 @@ if __name__ == "__main__":
 
     exit_quietly_on_ctrl_c()
 
+import dataclasses
 import hashlib
 import json
 import logging
 import math
+import operator
 import os
+import pydoc
 import re
 import threading
 import time
 from pathlib import Path
 
 from selection.board.entries import BASELINE_TEAM, Submission, find_submissions
+from selection.board.uncertainty import BOOTSTRAP_SEED
 from selection.cli import run_command
-from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes
+from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes, read_json
 from selection.inputs.errors import BadInputError
 from selection.inputs.layout import LEADERBOARD_SIZES, find_experiment, languages_in, results_file_name
 from selection.inputs.write import check_output_dir, write_json_atomic
+from selection.plugins import resolve_algorithm
 
 log = logging.getLogger("dataperf")
 RESULTS_DIR = "results"
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
+PREDICTIONS = "_predictions"  # a scored row's per-seed predictions, on their way from a worker to their own file
 MAX_RESULT_BYTES = 4 * 1024 * 1024
 WORKERS_PER_CORE = 2
 SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?[A-Za-z0-9._\-\[\]:]+:[0-9]{1,5}")
@@ -74,7 +80,11 @@ def submission_key(submission: Submission, data_identity: dict[str, str], scorin
     else:
         digest.update(f"<rejected: {submission.problem}>".encode())
     digest.update(data_identity.get(submission.language or "", "").encode())
-    digest.update(json.dumps({**scoring, "size": submission.size, "format": RESULT_FORMAT}, sort_keys=True).encode())
+    from selection.scoring.provenance import harness, recipe
+
+    identity = {**scoring, "size": submission.size, "format": RESULT_FORMAT, "recipe": recipe()}
+    identity["harness_version"] = harness()["harness_version"]
+    digest.update(json.dumps(identity, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -87,64 +97,57 @@ _LOADS = [0]
 def _experiment(folder: str):
     """This worker process's loaded experiment for ``folder``: read and checked once, kept for every submission."""
     if folder not in _LOADED:
-        from selection.bench import load_experiment
+        from selection.scoring.experiment import load_experiment
 
         _LOADED[folder] = load_experiment(Path(folder))
         _LOADS[0] += 1
     return _LOADED[folder]
 
 
-def score_submission(submission: Submission, folder: str, scoring: dict, key: str) -> dict:
+def score_submission(submission: Submission | dict, folder: str, scoring: dict, key: str) -> dict:
     """Score one submission exactly as ``eval.py`` would; a submission at fault gives a ``rejected`` row.
 
     Runs on a Dask worker. Never raises for the submission's faults; a harness bug raises.
     """
     started = time.perf_counter()
+    if isinstance(submission, dict):
+        submission = Submission(**submission)
     row = {"team": submission.team, "language": submission.language, "size": submission.size}
     row.update(file=submission.file, key=key, baseline=submission.baseline)
     try:
         if submission.problem:
             raise BadInputError(submission.problem)
         experiment = _experiment(folder)
-        config = {"eval_random_seeds": scoring["eval_random_seeds"], "metric": scoring["metric"]}
+        seeds, metric = scoring["eval_random_seeds"], scoring["metric"]
         if submission.baseline:
-            from selection.bench import resolve_algorithm, select_and_score
-
             module, class_name = resolve_algorithm(submission.baseline)
             algorithm_config = {
                 **scoring["algorithm_config"],
-                **config,
+                "eval_random_seeds": seeds,
+                "metric": metric,
                 "selection_algorithm_module": module,
                 "selection_algorithm_class": class_name,
-                "train_set_size_limit": submission.size,
             }
-            train_set, results, _ = select_and_score(experiment, algorithm_config)
-        else:
-            from selection.bench import score_train_set
-            from selection.inputs.documents import read_json
-            from selection.inputs.validation import check_train_set
-
-            train_set, warnings = check_train_set(
-                read_json(submission.file, follow_links=False),
-                file=submission.file,
-                allowed=experiment.allowed,
-                limit=submission.size,
-                eval_set=experiment.evaluation_ids,
+            train_set = experiment.select(size=submission.size, config=algorithm_config)
+            results = experiment.score(
+                train_set, metric=metric, seeds=seeds, limit=submission.size, n_jobs=1, keep_predictions=True
             )
-            results = score_train_set(experiment, train_set, config)
-            row["warnings"] = warnings
+        else:
+            found: list[str] = []
+            train_set = read_json(submission.file, follow_links=False)
+            results = experiment.score(
+                train_set, metric=metric, seeds=seeds, limit=submission.size, n_jobs=1, warnings=found,
+                file=submission.file, keep_predictions=True,
+            )  # fmt: skip
+            submitted = read_bytes(submission.file, max_bytes=MAX_TRAIN_FILE_BYTES, follow_links=False)
+            results["provenance"]["train_file_sha256"] = hashlib.sha256(submitted).hexdigest()
+            row["warnings"] = found
     except BadInputError as error:
         from selection.cli import one_line
 
         return {**row, "status": "rejected", "reason": one_line(str(error)), "seconds": _since(started)}
-    results.update(
-        n_train=sum(map(len, train_set["targets"].values())) + len(train_set["nontargets"]),
-        n_eval=len(experiment.evaluation.ids),
-        train_set_size_limit=submission.size,
-        train_file=submission.file,
-        seconds=_since(started),
-    )
-    return {**results, **row, "status": "scored"}
+    results.update(train_file=submission.file, seconds=_since(started))
+    return {**results.to_dict(), **row, "status": "scored", PREDICTIONS: results.predictions}
 
 
 def _worker_stats() -> tuple[float, int]:
@@ -167,9 +170,25 @@ def _since(started: float) -> float:
 
 
 def write_result(out: Path, path: Path, row: dict) -> None:
-    """Write one result under ``out``, never through a symbolic link in ``results/<team>/``."""
+    """Write one result (and a scored row's predictions beside it) under ``out``, never through a symbolic link."""
+    import io
+
+    import numpy as np
+
+    from selection.inputs.write import write_bytes_atomic
+
     _check_no_links(out, path)
+    predictions = row.pop(PREDICTIONS, None)
+    if predictions is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(predictions, dtype=np.int8), allow_pickle=False)
+        write_bytes_atomic(predictions_path(path), buffer.getvalue())
     write_json_atomic(path, row)
+
+
+def predictions_path(result: Path) -> Path:
+    """``<language>_<size>_predictions.npy`` beside ``<language>_<size>_results.json``: int8, (n_seeds, n_eval)."""
+    return result.with_name(result.name.removesuffix("_results.json") + "_predictions.npy")
 
 
 def _check_no_links(out: Path, path: Path) -> None:
@@ -208,7 +227,21 @@ def _stored(path: Path, key: str, submission: Submission) -> dict | None:
         return None
     if not isinstance(document, dict) or document.get("key") != key:
         return None
+    if document.get("status") == "scored" and not _predictions_present(path, document):
+        return None
     return document if _valid_row(document, submission) else None
+
+
+def _predictions_present(path: Path, row: dict) -> bool:
+    """Whether a scored row's predictions file is a regular file of the size its row implies (int8, seeds × clips)."""
+    import stat
+
+    try:
+        info = os.lstat(predictions_path(path))
+        expected = len(row["per_seed"]) * int(row["n_eval"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return stat.S_ISREG(info.st_mode) and expected <= info.st_size <= expected + 4096
 
 
 def _is_fraction(value) -> bool:
@@ -237,6 +270,36 @@ def _valid_row(row: dict, submission: Submission) -> bool:
         and 0 <= n_train <= (submission.size or 0)
         and type(row.get("seconds", 0.0)) in (int, float)
     )
+
+
+def _call_on_worker(path: str):
+    """Call the function at dotted ``path`` on a worker (``client.run`` ships this by reference)."""
+    return pydoc.locate(path)()
+
+
+def _ship_harness(client) -> None:
+    """Give every worker of an existing cluster the harness, through Dask's own ``upload_file``.
+
+    Workers started with only the requirements installed (no checkout, no ``PYTHONPATH``) get
+    the ``selection`` package as a zip that Dask puts on their import path, now and on every
+    worker that joins later. Workers that already import the harness are told nothing new.
+    """
+    import tempfile
+    import zipfile
+
+    package = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory(prefix="dataperf-harness-") as folder:
+        archive = Path(folder) / "dataperf_speech_harness.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for path in sorted(package.rglob("*.py")):
+                bundle.write(path, str(path.relative_to(package.parent)))
+        try:
+            client.upload_file(str(archive))
+        except Exception as error:  # noqa: BLE001 - a worker's own failure, reported in one line
+            raise BadInputError(
+                f"command line: --scheduler: the workers could not be given the harness ({type(error).__name__}: "
+                f"{str(error)[:160]}); install it on them (pip install . from this repository)"
+            ) from None
 
 
 def _connect(scheduler: str, timeout: float):
@@ -301,6 +364,7 @@ def build_leaderboard(
     baselines: str = "",
     timeout: float = 30.0,
     sizes: str = ",".join(map(str, LEADERBOARD_SIZES)),
+    bootstrap: int = 1000,
 ) -> None:
     """Score every submission (and the baselines) on every leaderboard and write the ranked board.
 
@@ -329,8 +393,10 @@ def build_leaderboard(
         Seconds to wait for ``--scheduler`` to answer as a Dask scheduler.
     sizes : str, default='25,60'
         The leaderboards' sizes; a file for any other size is a rejected row.
+    bootstrap : int, default=1000
+        Resamples of the paired bootstrap over eval clips (:mod:`selection.board.uncertainty`):
+        each score's 95% interval, each entry's rank interval and tie groups; 0 turns it off.
     """
-    from selection.bench import resolve_algorithm
     from selection.board.report import write_reports
     from selection.inputs.load import load_config
 
@@ -339,6 +405,8 @@ def build_leaderboard(
     if not submissions_path.is_dir():
         raise BadInputError(f"{submissions_path}: --submissions: not a folder; expected a folder of team folders")
     board_sizes = _check_sizes(sizes)
+    if not 0 <= bootstrap <= 100_000:
+        raise BadInputError(f"command line: --bootstrap: {bootstrap}; expected 0 (off) to 100000 resamples")
     _check_runner(scheduler, n_workers, timeout)
     languages = languages_in(data_path)
     if not languages:
@@ -369,6 +437,7 @@ def build_leaderboard(
         ", ".join(map(str, board_sizes)),
     )
     rows, pending = [], []
+    stale = 0
     for item in work:
         item_scoring = {**scoring, "algorithm_config": algorithm_keys} if item.baseline else scoring
         key = submission_key(item, identity, item_scoring)
@@ -376,7 +445,14 @@ def build_leaderboard(
         if stored is not None:
             rows.append(stored)
         else:
+            stale += os.path.lexists(_result_path(out, item))
             pending.append((item, key, item_scoring))
+    if stale:
+        log.info(
+            "%d stored results are rescored: their file, the data, the config or the scoring recipe changed, or "
+            "they did not pass the checks",
+            stale,
+        )
     for item, _, _ in pending:
         _check_no_links(out, _result_path(out, item))
     log.info("%d already scored (kept), %d to score", len(rows), len(pending))
@@ -391,7 +467,21 @@ def build_leaderboard(
                 f"{written[0]} results finished in this run were kept in {out / RESULTS_DIR} (with {len(rows)} "
                 "from earlier runs); run the same command again to score the rest"
             ) from None
-    board = write_reports(rows, out, metric=config["metric"], config_file=str(config_file))
+    if bootstrap:
+        started = time.perf_counter()
+        _attach_uncertainty(rows, out, folders, resamples=bootstrap, metric=config["metric"])
+        log.info("bootstrap: %d resamples of the eval clips per leaderboard in %.1f s", bootstrap, _since(started))
+    from selection.scoring.provenance import harness, recipe
+
+    provenance = {
+        **harness(),
+        "recipe": recipe(),
+        "metric": config["metric"],
+        "eval_random_seeds": config["eval_random_seeds"],
+        "eval_sets": identity,
+        "bootstrap": {"resamples": bootstrap, "seed": BOOTSTRAP_SEED, "level": 0.95},
+    }
+    board = write_reports(rows, out, metric=config["metric"], config_file=str(config_file), provenance=provenance)
     scored = sum(1 for row in board["rows"] if row["status"] == "scored")
     rejected = sum(1 for row in board["rows"] if row["status"] == "rejected")
     failed = sum(1 for row in board["rows"] if row["status"] == "failed")
@@ -402,6 +492,56 @@ def build_leaderboard(
         failed,
         out / "leaderboard.json",
     )
+
+
+def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples: int, metric: str) -> None:
+    """Add each scored row's 95% interval, rank interval and tie group (a paired bootstrap per leaderboard)."""
+    import numpy as np
+
+    from selection.board.uncertainty import board_uncertainty, resample_counts, resampled_scores
+    from selection.scoring.experiment import load_experiment
+
+    boards: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row.get("status") == "scored":
+            boards.setdefault((row["language"], row["size"]), []).append(row)
+    truths: dict[str, tuple] = {}
+    for (language, size), entries in sorted(boards.items()):
+        if language not in truths:
+            experiment = load_experiment(Path(folders[language]), label=language)
+            truths[language] = (experiment.evaluation.labels, len(experiment.class_names))
+        truth, n_classes = truths[language]
+        counts = resample_counts(len(truth), resamples, board=f"{language}-{size}")
+        kept, resampled = [], []
+        for row in entries:
+            submission = Submission(row["team"], row["file"], language, size, baseline=row.get("baseline"))
+            predictions = _load_predictions(predictions_path(_result_path(out, submission)), len(truth), n_classes)
+            if predictions is None:
+                log.warning("warning: %s: no usable stored predictions; its row has no interval", row["file"])
+                continue
+            resampled.append(resampled_scores(truth, predictions, counts, n_classes=n_classes, metric=metric))
+            kept.append(row)
+        if kept:
+            figures = board_uncertainty(np.array([row["score"] for row in kept]), np.array(resampled))
+            for row, found in zip(kept, figures):
+                row.update(found)
+
+
+def _load_predictions(path: Path, n_clips: int, n_classes: int):
+    """A stored predictions array, or None if it is not an int8 (seeds, n_clips) array of class ids."""
+    import io
+
+    import numpy as np
+
+    try:
+        array = np.load(io.BytesIO(read_bytes(path, max_bytes=64 << 20, follow_links=False)), allow_pickle=False)
+    except (BadInputError, ValueError, OSError, EOFError):
+        return None
+    if array.dtype != np.int8 or array.ndim != 2 or array.shape[1] != n_clips or array.size == 0:
+        return None
+    if array.min() < 0 or array.max() >= n_classes:
+        return None
+    return array
 
 
 def _check_sizes(sizes: str) -> list[int]:
@@ -450,20 +590,22 @@ def _score_all(
     from distributed import as_completed
     from tqdm import tqdm
 
-    # By reference from the importable module, never from __main__ (``python -m``): cloudpickle would ship
-    # a copy of the function with its globals, and every task would load the data anew and keep it.
-    from selection.leaderboard import _worker_stats as worker_stats
-    from selection.leaderboard import score_submission as task
-
     client, cluster = _open_client(scheduler, n_workers, timeout)
     rows = []
     try:
+        if cluster is None:
+            _ship_harness(client)
+        # The tasks name the harness's function by its dotted path (pydoc.locate, on the worker) and carry only
+        # plain data, so the scheduler, which unpickles every task, never needs the harness itself; the function
+        # then runs from its module, so the worker keeps each loaded experiment for every later task.
+        task = client.submit(pydoc.locate, "selection.leaderboard.score_submission", key="harness-score-task")
         futures = {}
         for item, key, item_scoring in pending:
             folder = folders.get(item.language or "", "")
             future = client.submit(
-                task, item, folder, item_scoring, key, key=f"score-{key[:16]}-{len(futures)}", pure=False
-            )
+                operator.call, task, dataclasses.asdict(item), folder, item_scoring, key,
+                key=f"score-{key[:16]}-{len(futures)}", pure=False,
+            )  # fmt: skip
             futures[future] = (item, key)
         rejected = 0
         with tqdm(total=len(futures), desc="submissions", unit=" files", file=sys.stderr, mininterval=1.0) as bar:
@@ -491,9 +633,12 @@ def _score_all(
                 rows.append(row)
                 bar.set_postfix(rejected=rejected, refresh=False)
                 bar.update()
-        stats = sorted(client.run(worker_stats).values(), reverse=True)
-        log.info("peak memory per worker: %s MB", ", ".join(f"{peak:.0f}" for peak, _ in stats))
-        log.info("data sets loaded per worker: %s", ", ".join(str(loads) for _, loads in stats))
+        try:
+            stats = sorted(client.run(_call_on_worker, "selection.leaderboard._worker_stats").values(), reverse=True)
+            log.info("peak memory per worker: %s MB", ", ".join(f"{peak:.0f}" for peak, _ in stats))
+            log.info("data sets loaded per worker: %s", ", ".join(str(loads) for _, loads in stats))
+        except Exception as error:  # noqa: BLE001 - the figures are a courtesy; the board is already built
+            log.info("worker statistics unavailable (%s)", type(error).__name__)
     finally:
         for name in ("distributed", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -6,7 +6,7 @@ Usage::
         [--allowed_training_set F] [--train_embeddings_dir DIR] [--config_file F]
         [--data_dir DIR] [--audio_dir DIR] [--plugin_dir DIR]
 
-Every flag has a default under ``workspace/`` (see the README).
+Every flag has a default under ``workspace/`` (see docs/reference.md).
 """
 
 from __future__ import annotations
@@ -29,16 +29,12 @@ from selection.inputs.layout import (
 )
 from selection.inputs.load import (
     DOWNLOAD_HINT,
-    embeddings_dict,
-    load_audio,
     load_config,
-    load_sample_ids,
-    load_vectors,
     require_inputs,
 )
 from selection.inputs.validation import check_positive_int
 from selection.inputs.write import check_output_file, write_json_atomic
-from selection.plugins import add_plugin_dir, load_algorithm_class, run_algorithm
+from selection.plugins import add_plugin_dir, load_algorithm_class
 
 log = logging.getLogger("dataperf")
 
@@ -96,35 +92,33 @@ def select(
     limit = config["train_set_size_limit"]
     if language is not None and leaderboard_note(limit):
         log.warning("warning: %s", leaderboard_note(limit))
-    algorithm = load_algorithm_class(config, file=str(config_file))
+    load_algorithm_class(config, file=str(config_file))  # a bad module or class fails before any data is read
     out_name = submission_file_name(language, limit) if language is not None else "train.json"
     out_path = check_output_file(
         Path(outdir) / out_name,
         inputs={"--allowed_training_set": allowed_training_set, "--config_file": config_file},
         flag="--outdir",
     )
-    allowed = load_sample_ids(allowed_training_set)
-    vectors = load_vectors(allowed, train_embeddings_dir, desc="loading the allowed pool")
-    audio = load_audio(vectors.ids, audio_dir) if audio_dir is not None else None
-    embeddings = embeddings_dict(allowed, vectors, audio)
+    from selection.scoring.experiment import load_experiment
+
+    experiment = load_experiment(
+        allowed_training_set=allowed_training_set,
+        train_embeddings_dir=train_embeddings_dir,
+        config=config,
+        with_eval=False,
+    )
     log.info(
         "selecting at most %d of %d clips with %s.%s",
         limit,
-        len(vectors.ids),
+        len(experiment.pool.ids),
         config["selection_algorithm_module"],
         config["selection_algorithm_class"],
     )
-    train_set, warnings, seconds = run_algorithm(
-        algorithm,
-        allowed_embeddings=embeddings,
-        allowed=allowed,
-        train_size=limit,
-        config=config,
-        audio_flag=audio is not None,
-    )
-    for warning in warnings:
+    train_set = experiment.select(audio_dir=audio_dir)
+    for warning in train_set.warnings:
         log.warning("warning: %s", warning)
-    write_json_atomic(out_path, train_set)
+    seconds = train_set.seconds
+    write_json_atomic(out_path, dict(train_set))
     total = sum(map(len, train_set["targets"].values())) + len(train_set["nontargets"])
     log.info("wrote %s: %d clips, selected in %.1f s", out_path, total, seconds)
 

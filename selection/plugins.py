@@ -8,10 +8,12 @@ import sys
 import sysconfig
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from selection.inputs.validation import BadInputError, check_selection_result, check_train_set
-from selection.selection import TrainingSetSelection
+from selection.inputs.validation import BadInputError, check_train_set
+from selection.selection import TrainingSet, TrainingSetSelection
 
 
 def add_plugin_dir(plugin_dir: str | Path) -> None:
@@ -22,6 +24,43 @@ def add_plugin_dir(plugin_dir: str | Path) -> None:
             f"{folder}: --plugin_dir: not a folder; expected the folder holding your algorithm's module"
         )
     sys.path.insert(0, str(folder.resolve()))
+
+
+SHIPPED_ALGORITHMS = {
+    "random": ("selection.implementations.random_selection", "RandomSelection"),
+    "cross_validation": ("selection.implementations.cross_validation_selection", "CrossValidationSelection"),
+    "cleanlab": ("selection.implementations.cleanlab_selection", "CleanlabSelection"),
+    "clean_coverage": ("selection.implementations.coverage_selection", "CleanCoverageSelection"),
+}
+
+
+def resolve_algorithm(name: str) -> tuple[str, str]:
+    """A shipped algorithm's short name, or ``module:Class``, to (module, class name)."""
+    if name in SHIPPED_ALGORITHMS:
+        return SHIPPED_ALGORITHMS[name]
+    module, _, class_name = name.partition(":")
+    if not module or not class_name:
+        raise BadInputError(
+            f"command line: --algorithms: unknown algorithm {name!r}; expected one of "
+            f"{', '.join(SHIPPED_ALGORITHMS)} or module:Class"
+        )
+    return module, class_name
+
+
+def algorithm_class(algorithm: str | type | None, config: dict, *, file: str = "config") -> type[TrainingSetSelection]:
+    """The algorithm to run: the config's (None), a shipped name or ``module:Class`` (str), or a class itself."""
+    if algorithm is None:
+        return load_algorithm_class(config, file=file)
+    if isinstance(algorithm, str):
+        module, class_name = resolve_algorithm(algorithm)
+        named = {**config, "selection_algorithm_module": module, "selection_algorithm_class": class_name}
+        return load_algorithm_class(named, file="algorithm")
+    if isinstance(algorithm, type) and issubclass(algorithm, TrainingSetSelection):
+        return algorithm
+    raise BadInputError(
+        f"algorithm: {algorithm!r} is not an algorithm; expected a shipped name ({', '.join(SHIPPED_ALGORITHMS)}), "
+        "module:Class, or a subclass of selection.selection.TrainingSetSelection"
+    )
 
 
 def load_algorithm_class(config: dict, *, file: str) -> type[TrainingSetSelection]:
@@ -74,7 +113,9 @@ def run_algorithm(
     name = f"{algorithm.__module__}.{algorithm.__qualname__}"
     started = time.perf_counter()
     try:
-        instance = algorithm(allowed_embeddings, train_size, config, audio_flag=audio_flag)
+        instance = algorithm(
+            allowed_embeddings=allowed_embeddings, train_size=train_size, config=config, audio_flag=audio_flag
+        )
         result = instance.select()
     except (KeyboardInterrupt, BadInputError):
         raise
@@ -124,3 +165,12 @@ def where_raised(error: BaseException) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error)
     return text.splitlines()[0] if text else "(no message)"
+
+
+def check_selection_result(result: Any, *, algorithm: str) -> dict:
+    """An algorithm's ``select()`` result must be a ``TrainingSet`` (or its dict form)."""
+    if isinstance(result, TrainingSet):
+        return {"targets": result.targets, "nontargets": result.nontargets}
+    if isinstance(result, Mapping):
+        return dict(result)
+    raise BadInputError(f"{algorithm}.select(): returned {type(result).__name__}; expected a TrainingSet")

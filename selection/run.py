@@ -44,7 +44,7 @@ def run(
         Work on that language's experiment (``<workspace>/data/dataperf_{language}_data/``) and
         name the files for its leaderboard, as ``select --language`` and ``evaluate --language`` do.
     """
-    from eval import evaluate
+    from selection.evaluate import evaluate
 
     folder = Path(workspace)
     config = config_file or str(folder / "dataperf_speech_config.yaml")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from selection.inputs.validation import EMBEDDING_DIM, NONTARGET
+from selection.inputs.formats import EMBEDDING_DIM, NONTARGET
 
 
 @dataclass

@@ -26,14 +26,16 @@ import logging
 import time
 from pathlib import Path
 
-from selection.bench import load_experiment, resolve_algorithm, score_train_set, select_and_score
 from selection.cli import print_output, run_command
 from selection.inputs.errors import BadInputError
 from selection.inputs.layout import check_language, find_experiment, leaderboard_note, submission_file_name
 from selection.inputs.load import load_config, read_json
-from selection.inputs.validation import check_positive_int, check_train_set
+from selection.inputs.validation import check_positive_int
 from selection.inputs.write import check_output_dir, write_json_atomic
+from selection.plugins import resolve_algorithm
 from selection.progress import report_progress
+from selection.scoring.experiment import load_experiment
+from selection.scoring.provenance import harness, recipe
 
 log = logging.getLogger("dataperf")
 SCORECARD = "scorecard.json"
@@ -98,6 +100,7 @@ def submit(
         "metric": config["metric"],
         "config_file": str(config_file),
         "complete": False,
+        "provenance": {**harness(), "recipe": recipe(), "eval_random_seeds": config["eval_random_seeds"]},
         "files": written,
         "rows": rows,
     }
@@ -105,16 +108,14 @@ def submit(
     try:
         for code, size, name in report_progress(steps, desc="selections", unit="runs"):
             if loaded != code:
-                experiment, loaded = load_experiment(folders[code], label=code), code
+                experiment, loaded = load_experiment(folders[code], config=config, label=code), code
             if name == "yours":
-                rows.append(_submit_one(experiment, config, code, size, out, algorithm))
+                rows.append(_submit_one(experiment, code, size, out, algorithm))
                 written[rows[-1]["file"]] = rows[-1]["sha256"]
                 write_json_atomic(out / SCORECARD, scorecard)
             else:
-                module, class_name = resolve_algorithm(name)
-                cell = {**config, "selection_algorithm_module": module, "selection_algorithm_class": class_name}
-                _, results, _ = select_and_score(experiment, {**cell, "train_set_size_limit": size})
-                rows[-1]["baselines"][name] = _figures(results)
+                picked = experiment.select(name, size)
+                rows[-1]["baselines"][name] = _figures(experiment.score(picked, limit=size))
             log.info("%s %s at %d: %s", code, name, size, _describe(rows[-1], name))
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
@@ -171,18 +172,14 @@ def _size(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def _submit_one(experiment, config: dict, language: str, size: int, out: Path, algorithm: str) -> dict:
+def _submit_one(experiment, language: str, size: int, out: Path, algorithm: str) -> dict:
     """Select, write, re-read and check the file as ``evaluate`` would, then score it."""
-    cell = {**config, "train_set_size_limit": size}
     started = time.perf_counter()
-    train_set, results, seconds = select_and_score(experiment, cell)
+    picked = experiment.select(size=size)
     path = out / submission_file_name(language, size)
-    write_json_atomic(path, train_set)
+    experiment.write(picked, path, limit=size)
     digest = _sha256(path)
-    checked, _ = check_train_set(
-        read_json(path), file=str(path), allowed=experiment.allowed, limit=size, eval_set=experiment.evaluation_ids
-    )
-    results = score_train_set(experiment, checked, cell)
+    results = experiment.score(path, limit=size)
     return {
         "language": language,
         "size": size,
@@ -190,8 +187,8 @@ def _submit_one(experiment, config: dict, language: str, size: int, out: Path, a
         "sha256": digest,
         "algorithm": algorithm,
         **_figures(results),
-        "n_train": sum(map(len, checked["targets"].values())) + len(checked["nontargets"]),
-        "selection_seconds": round(seconds, 2),
+        "n_train": results["n_train"],
+        "selection_seconds": round(picked.seconds, 2),
         "seconds": round(time.perf_counter() - started, 2),
         "baselines": {},
     }

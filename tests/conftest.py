@@ -127,10 +127,19 @@ def let_files_settle() -> None:
 
 @pytest.fixture
 def selected(dataset: Path) -> Path:
-    """A small experiment with ``select``'s train.json, its files old enough for the cache to keep them."""
-    assert run_cli(*select_args(dataset)).returncode == 0
-    let_files_settle()
+    """A small experiment with the train.json ``select`` writes for its config (made in-process, through the API)."""
+    from selection import load_experiment
+
+    experiment = load_experiment(dataset, config=dataset / "dataperf_speech_config.yaml", with_eval=False)
+    experiment.write(experiment.select(), dataset / "train.json")
     return dataset
+
+
+@pytest.fixture
+def settled(selected: Path) -> Path:
+    """``selected``, its files old enough for ``evaluate``'s cache to keep them (see :func:`let_files_settle`)."""
+    let_files_settle()
+    return selected
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from selection.bench import ALGORITHMS
 from selection.inputs.load import class_names_of, embeddings_dict, load_sample_ids, load_vectors
 from selection.inputs.validation import DEFAULT_EVAL_SEEDS, clip_word
+from selection.plugins import SHIPPED_ALGORITHMS as ALGORITHMS
 from selection.plugins import load_algorithm_class, run_algorithm
 from tests.conftest import make_dataset
 

@@ -19,70 +19,70 @@ def _evaluate(dataset: Path, cache_dir: Path | str, *extra: str) -> dict:
     return evaluate_results(dataset, "--cache_dir", str(cache_dir), *extra)
 
 
-def test_a_hit_gives_the_results_of_reading_the_sources(selected: Path, tmp_path: Path):
+def test_a_hit_gives_the_results_of_reading_the_sources(settled: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
-    first = _evaluate(selected, cache_dir)
+    first = _evaluate(settled, cache_dir)
     assert "eval set stored in the cache" in first["stderr"]
-    second = _evaluate(selected, cache_dir)
+    second = _evaluate(settled, cache_dir)
     assert "eval set read from the cache" in second["stderr"]
-    uncached = _evaluate(selected, "off")
+    uncached = _evaluate(settled, "off")
     assert "cache" not in uncached["stderr"]
     assert first["results"] == second["results"] == uncached["results"]
     assert sorted(p.name.split("-")[0] for p in cache_dir.iterdir()) == ["CACHEDIR.TAG", "eval", "ids"]
     assert cache_dir.stat().st_mode & 0o777 == 0o700
 
 
-def test_changed_sources_are_read_again(selected: Path, tmp_path: Path):
+def test_changed_sources_are_read_again(settled: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
-    before = _evaluate(selected, cache_dir)["results"]
+    before = _evaluate(settled, cache_dir)["results"]
     # the eval clips of "go" get vectors of "yes" clips: same IDs, other vectors
-    path = selected / "eval_embeddings" / "go.parquet"
+    path = settled / "eval_embeddings" / "go.parquet"
     ids = pq.read_table(path).column("clip_id").to_pylist()
-    other = pq.read_table(selected / "eval_embeddings" / "yes.parquet").column("mswc_embedding_vector").to_pylist()
+    other = pq.read_table(settled / "eval_embeddings" / "yes.parquet").column("mswc_embedding_vector").to_pylist()
     write_parquet(path, ids, np.resize(np.asarray(other, dtype=np.float32), (len(ids), 1024)))
-    changed_vectors = _evaluate(selected, cache_dir)
+    changed_vectors = _evaluate(settled, cache_dir)
     assert "eval set read from the cache" not in changed_vectors["stderr"]
     assert changed_vectors["results"]["per_class"]["go"] != before["per_class"]["go"]
-    assert changed_vectors["results"] == _evaluate(selected, "off")["results"]
+    assert changed_vectors["results"] == _evaluate(settled, "off")["results"]
     # one eval ID fewer
-    eval_doc = yaml.safe_load((selected / "eval.yaml").read_text())
+    eval_doc = yaml.safe_load((settled / "eval.yaml").read_text())
     eval_doc["nontargets"] = eval_doc["nontargets"][1:]
-    (selected / "eval.yaml").write_text(yaml.safe_dump(eval_doc))
-    fewer = _evaluate(selected, cache_dir)
+    (settled / "eval.yaml").write_text(yaml.safe_dump(eval_doc))
+    fewer = _evaluate(settled, cache_dir)
     assert "eval set read from the cache" not in fewer["stderr"]
     assert fewer["results"]["n_eval"] == changed_vectors["results"]["n_eval"] - 1
-    assert fewer["results"] == _evaluate(selected, "off")["results"]
+    assert fewer["results"] == _evaluate(settled, "off")["results"]
 
 
-def test_a_damaged_entry_is_read_from_the_sources(selected: Path, tmp_path: Path):
+def test_a_damaged_entry_is_read_from_the_sources(settled: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
-    expected = _evaluate(selected, cache_dir)["results"]
+    expected = _evaluate(settled, cache_dir)["results"]
     for entry in cache_dir.glob("*-*"):
         for file in entry.iterdir():
             file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
-    again = _evaluate(selected, cache_dir)
+    again = _evaluate(settled, cache_dir)
     assert "damaged" in again["stderr"] and "eval set read from the cache" not in again["stderr"]
     assert again["results"] == expected
     # the damaged entries were replaced: the next run hits
-    assert "eval set read from the cache" in _evaluate(selected, cache_dir)["stderr"]
+    assert "eval set read from the cache" in _evaluate(settled, cache_dir)["stderr"]
 
 
-def test_an_unusable_cache_folder_costs_only_speed(selected: Path, tmp_path: Path):
+def test_an_unusable_cache_folder_costs_only_speed(settled: Path, tmp_path: Path):
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder\n")
-    expected = _evaluate(selected, "off")["results"]
-    done = _evaluate(selected, blocker / "cache")
+    expected = _evaluate(settled, "off")["results"]
+    done = _evaluate(settled, blocker / "cache")
     assert done["results"] == expected
     assert "not stored" in done["stderr"] and "Traceback" not in done["stderr"]
 
 
-def test_bad_train_files_are_still_refused_on_a_hit(selected: Path, tmp_path: Path):
+def test_bad_train_files_are_still_refused_on_a_hit(settled: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
-    _evaluate(selected, cache_dir)
-    document = good_train(selected)
+    _evaluate(settled, cache_dir)
+    document = good_train(settled)
     document["nontargets"].append("cat/not_in_the_pool.wav")
-    (selected / "train.json").write_text(json.dumps(document))
-    done = run_cli(*eval_args(selected, None, None, "--cache_dir", str(cache_dir)))
+    (settled / "train.json").write_text(json.dumps(document))
+    done = run_cli(*eval_args(settled, None, None, "--cache_dir", str(cache_dir)))
     assert "eval set read from the cache" in done.stderr
     assert_clean_failure(done, "train.json", "cat/not_in_the_pool.wav")
 

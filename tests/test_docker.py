@@ -237,13 +237,13 @@ def test_own_algorithm_through_mlcube_plugins_folder(image: str, experiment: Pat
 
 
 def _readme_block(marker: str) -> str:
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "organisers.md").read_text()
     start = readme.index(f"<!-- {marker} -->")
     return readme[readme.index("```bash\n", start) + 8 : readme.index("```", readme.index("```bash\n", start) + 8)]
 
 
 def test_readme_container_commands_run_as_written(image: str, experiment: Path, tmp_path: Path):
-    """The README's docker commands, from a folder laid out as a clone after the quick start."""
+    """The organisers' page's docker commands, from a folder laid out as a clone after the quick start."""
     shutil.copytree(experiment / "native", tmp_path / "workspace")
     (tmp_path / "workspace" / "results.json").unlink()
     script = _readme_block("container-example")

@@ -14,8 +14,9 @@ from tests.conftest import REPO, run_cli
 from tests.test_bad_input import assert_clean_failure
 
 CONFIG = str(REPO / "workspace" / "dataperf_speech_config.yaml")
-SCALE = "0.2"  # members at a fifth of their size keep these tests fast
+SCALE = "0.1"  # members at a tenth of their size keep these tests fast
 MEMBER_FOLDER = f"gauss-3-targets@{SCALE}"
+pytestmark = pytest.mark.xdist_group("family")  # one worker builds the module's family run once
 
 
 def test_the_family_has_both_halves_and_every_kind_of_member():

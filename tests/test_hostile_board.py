@@ -22,7 +22,7 @@ import yaml
 from tests.conftest import REPO, make_dataset, read_json, run_cli, write_config
 from tests.test_bad_input import assert_clean_failure
 
-pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("leaderboard")]
+pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("hostile-board")]
 GOOD_TEAMS = ("good", "=HYPERLINK(1)", "+SUM(1)", "-2+3", "@cmd", '<img src=x onerror="document.title=1">')
 SPOOFS = {
     "ali\u200bce": "invisible",

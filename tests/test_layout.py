@@ -99,17 +99,24 @@ def test_submit_writes_every_leaderboard_file_and_a_scorecard_equal_to_eval(clon
     assert {path.name for path in submission.iterdir()} == expected | {"scorecard.json"}
     scorecard = read_json(submission / "scorecard.json")
     assert len(scorecard["rows"]) == 6
-    for row in scorecard["rows"]:
-        evaluated = run_cli(
-            str(REPO / "eval.py"),
-            "--language", row["language"],
-            "--train_size", str(row["size"]),
-            "--train_file", str(submission / row["file"]),
-            "--results_file", str(clone / "check.json"),
-            cwd=clone,
-        )  # fmt: skip
-        assert evaluated.returncode == 0, evaluated.stderr
-        results = read_json(clone / "check.json")
+    from selection import load_experiment
+
+    config = clone / "workspace" / "dataperf_speech_config.yaml"
+    for index, row in enumerate(scorecard["rows"]):
+        if index == 0:  # eval.py itself for one row; the API, which a test holds equal to eval.py, for the rest
+            evaluated = run_cli(
+                str(REPO / "eval.py"),
+                "--language", row["language"],
+                "--train_size", str(row["size"]),
+                "--train_file", str(submission / row["file"]),
+                "--results_file", str(clone / "check.json"),
+                cwd=clone,
+            )  # fmt: skip
+            assert evaluated.returncode == 0, evaluated.stderr
+            results = read_json(clone / "check.json")
+        else:
+            experiment = load_experiment(language=row["language"], data_dir=clone / "workspace" / "data", config=config)
+            results = experiment.score(submission / row["file"], limit=row["size"])
         assert abs(results["macro_f1"] - row["macro_f1"]) < 1e-9
         assert abs(results["balanced_accuracy"] - row["balanced_accuracy"]) < 1e-9
         assert set(row["baselines"]) == {"random"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,20 +29,17 @@ def organiser(tmp_path_factory) -> Path:
     """Hidden data for three languages, and a folder of mixed good and bad submissions."""
     root = tmp_path_factory.mktemp("organiser")
     quick_start_workspace(root)
-    for language, size in (("en", 25), ("id", 60)):
-        selected = run_cli("-m", "selection.main", "--language", language, "--train_size", str(size), cwd=root)
-        assert selected.returncode == 0, selected.stderr
-    config = root / "random.yaml"
-    config.write_text(
-        "selection_algorithm_module: selection.implementations.random_selection\n"
-        "selection_algorithm_class: RandomSelection\n"
-    )
-    for language, size in (("en", 25), ("en", 60), ("pt", 25)):
-        selected = run_cli(
-            "-m", "selection.main", "--language", language, "--train_size", str(size), "--config_file", str(config),
-            "--outdir", str(root / "random"), cwd=root,
-        )  # fmt: skip
-        assert selected.returncode == 0, selected.stderr
+    from selection import load_experiment
+
+    data, config = root / "workspace" / "data", root / "workspace" / "dataperf_speech_config.yaml"
+    for language, size, algorithm, outdir in (
+        ("en", 25, None, root / "workspace"), ("id", 60, None, root / "workspace"),
+        ("en", 25, "random", root / "random"), ("en", 60, "random", root / "random"),
+        ("pt", 25, "random", root / "random"),
+    ):  # fmt: skip
+        experiment = load_experiment(language=language, data_dir=data, config=config, with_eval=False)
+        path = outdir / f"{language}_{size}_train.json"
+        experiment.write(experiment.select(algorithm, size), path, limit=size)
     teams = root / "submissions"
     (teams / "coverage").mkdir(parents=True)
     for name in ("en_25_train.json", "id_60_train.json"):
@@ -126,22 +124,43 @@ def test_every_row_equals_eval_py(organiser: Path, local_board: Path):
         "english_25_train.json", "fr_25_train.json", "en_99_train.json", "pt_60x_train.json",
     }  # fmt: skip
     assert sum(row["status"] == "scored" for row in teams) == 6
+    from selection import load_experiment
+    from selection.inputs.errors import BadInputError
+
+    config = organiser / "workspace" / "dataperf_speech_config.yaml"
+    checked_by_eval_py = set()
     for row in teams:
+        board = (row["language"], row["size"])
+        if row["status"] in ("scored", "rejected") and board[0] in ("en", "id", "pt") and board[1] in (25, 60):
+            data = organiser / "workspace" / "data"
+            experiment = load_experiment(language=row["language"], data_dir=data, config=config, cache_dir="off")
         if row["status"] == "scored":
-            done = _eval_py(organiser, row)
-            assert done.returncode == 0, done.stderr
-            results = read_json(organiser / "check" / "results.json")
+            if "scored" not in checked_by_eval_py:  # eval.py for one row of each kind; the API (held equal to it)
+                checked_by_eval_py.add("scored")
+                done = _eval_py(organiser, row)
+                assert done.returncode == 0, done.stderr
+                results = read_json(organiser / "check" / "results.json")
+            else:
+                results = experiment.score(row["file"], limit=row["size"])
             assert abs(results["macro_f1"] - row["macro_f1"]) < 1e-9
             assert abs(results["balanced_accuracy"] - row["balanced_accuracy"]) < 1e-9
             stored = read_json(local_board / "results" / row["team"] / f"{row['language']}_{row['size']}_results.json")
             assert stored["per_class"] == results["per_class"] and stored["score"] == row["score"]
-        elif row["language"] in ("en", "id", "pt") and row["size"] in (25, 60):
+        elif board[0] in ("en", "id", "pt") and board[1] in (25, 60) and Path(row["file"]).is_file():
             assert row["status"] == "rejected"
-            done = _eval_py(organiser, row)
-            assert_clean_failure(done)
-            assert done.stderr.strip().splitlines()[-1] == f"error: {row['reason']}"
+            if "rejected" not in checked_by_eval_py:
+                checked_by_eval_py.add("rejected")
+                done = _eval_py(organiser, row)
+                assert_clean_failure(done)
+                line = done.stderr.strip().splitlines()[-1]
+            else:
+                with pytest.raises(BadInputError) as raised:
+                    experiment.score(row["file"], limit=row["size"])
+                line = f"error: {raised.value}"
+            assert line == f"error: {row['reason']}"
         else:
             assert row["status"] == "rejected" and row["reason"]
+    assert checked_by_eval_py == {"scored", "rejected"}
 
 
 def test_ranking_ties_and_baselines(local_board: Path):
@@ -209,26 +228,32 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _dask(*args: str) -> subprocess.Popen:
+def _dask(*args: str, cwd: Path) -> subprocess.Popen:
+    """``dask ...`` as an organiser starts it on a cluster machine: outside any checkout, no PYTHONPATH."""
     dask = str(Path(sys.executable).parent / "dask")
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     return subprocess.Popen(
-        [dask, *args],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [dask, *args], cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )
+    )  # fmt: skip
 
 
 @pytest.fixture
-def cluster():
-    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started as an organiser would."""
+def cluster(tmp_path_factory):
+    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started as the organisers' page
+    says: in a folder outside any checkout, without PYTHONPATH, so neither can import the harness."""
+    home = tmp_path_factory.mktemp("cluster-home")
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    probe = subprocess.run([sys.executable, "-c", "import selection"], cwd=home, env=environment, capture_output=True)
+    assert probe.returncode != 0, "the harness must not be importable where the cluster runs"
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", cwd=home)]
     time.sleep(1.0)
     workers = [
-        _dask("worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1")
+        _dask(
+            "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1", cwd=home
+        )
         for _ in range(2)
     ]
     processes += workers
@@ -241,6 +266,10 @@ def cluster():
         process.wait(timeout=30)
 
 
+def _by_key(rows: list[dict]) -> dict:
+    return {(row["team"], row["language"], row["size"], Path(row["file"]).name): row for row in rows}
+
+
 def _scores(rows: list[dict]) -> dict:
     return {(row["team"], row["language"], row["size"], Path(row["file"]).name): row.get("score") for row in rows}
 
@@ -250,6 +279,11 @@ def test_on_a_separately_started_scheduler(organiser: Path, local_board: Path, c
     done = _run_board(organiser, tmp_path / "board", "--scheduler", address, "--baselines", "random")
     assert done.returncode == 0, done.stderr
     assert _scores(_rows(tmp_path / "board")) == _scores(_rows(local_board))
+    assert all(row["status"] != "failed" for row in _rows(tmp_path / "board"))
+    fields = ("ci_low", "ci_high", "rank_low", "rank_high", "tie_group")
+    uncertainty = {key: tuple(row.get(field) for field in fields) for key, row in _by_key(_rows(local_board)).items()}
+    again = {key: tuple(row.get(field) for field in fields) for key, row in _by_key(_rows(tmp_path / "board")).items()}
+    assert again == uncertainty  # the bootstrap does not depend on the cluster or its worker count
 
 
 def test_a_worker_killed_mid_board(organiser: Path, local_board: Path, cluster, tmp_path: Path):
@@ -340,3 +374,64 @@ def test_the_page_in_a_real_browser(local_board: Path, tmp_path: Path):
         shutil.copy(tmp_path / "leaderboard.png", local_board / "leaderboard-screenshot.png")
     finally:
         browser.quit()
+
+
+# --- uncertainty and provenance -------------------------------------------------------------------
+
+
+def test_every_score_has_an_interval_a_rank_range_and_a_tie_group(local_board: Path):
+    import hashlib
+
+    import numpy as np
+
+    board = read_json(local_board / "leaderboard.json")
+    assert board["provenance"]["bootstrap"]["resamples"] == 1000 and board["provenance"]["recipe"]["scikit_learn"]
+    scored = [row for row in board["rows"] if row["status"] == "scored"]
+    for row in scored:
+        assert row["ci_low"] <= row["score"] <= row["ci_high"], row
+        assert 1 <= row["rank_low"] <= row["rank_high"] and isinstance(row["tie_group"], int)
+        folder = ".baselines/random" if row["baseline"] else row["team"]
+        stored = read_json(local_board / "results" / folder / f"{row['language']}_{row['size']}_results.json")
+        predictions = np.load(local_board / "results" / folder / f"{row['language']}_{row['size']}_predictions.npy")
+        assert predictions.dtype == np.int8 and predictions.shape == (len(stored["per_seed"]), stored["n_eval"])
+        assert stored["provenance"]["harness_version"] and stored["provenance"]["eval_set"]
+        if not row["baseline"]:
+            digest = hashlib.sha256(Path(row["file"]).read_bytes()).hexdigest()
+            assert stored["provenance"]["train_file_sha256"] == digest
+    en25 = {row["team"]: row for row in scored if (row["language"], row["size"]) == ("en", 25)}
+    same = en25["coverage"], en25["tied"]  # two copies of one file
+    assert same[0]["tie_group"] == same[1]["tie_group"]
+    assert (same[0]["ci_low"], same[0]["ci_high"]) == (same[1]["ci_low"], same[1]["ci_high"])
+    worse = en25["random-team"]
+    assert worse["score"] < same[0]["score"] - 0.1, (worse["score"], same[0]["score"])
+    assert worse["tie_group"] > same[0]["tie_group"] and worse["rank_low"] > same[0]["rank_high"]
+    with open(local_board / "leaderboard.csv", newline="") as handle:
+        import csv
+
+        read = {(cells["team"], cells["language"], cells["size"]): cells for cells in csv.DictReader(handle)}
+    cells = read[("coverage", "en", "25")]
+    assert float(cells["ci_low"]) == same[0]["ci_low"] and cells["tie_group"] == str(same[0]["tie_group"])
+    page = (local_board / "leaderboard.html").read_text()
+    assert 'class="interval"' in page and "tie group" in page and "<path" in page
+
+
+def test_a_changed_config_rescores_everything(organiser: Path, local_board: Path, tmp_path: Path):
+    outdir = tmp_path / "board"
+    shutil.copytree(local_board, outdir)
+    config = yaml.safe_load((organiser / "workspace" / "dataperf_speech_config.yaml").read_text())
+    config["eval_random_seeds"] = config["eval_random_seeds"][:3]
+    (tmp_path / "three-seeds.yaml").write_text(yaml.safe_dump(config))
+    done = run_cli(
+        *LEADERBOARD, "--submissions", str(organiser / "submissions"),
+        "--data_dir", str(organiser / "workspace" / "data"), "--outdir", str(outdir),
+        "--config_file", str(tmp_path / "three-seeds.yaml"), "--n_workers", "1",
+        "--bootstrap", "200", cwd=organiser,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "0 already scored (kept)" in done.stderr
+    assert re.search(r"\b\d+ stored results are rescored", done.stderr), done.stderr
+    rows = [row for row in _rows(outdir) if row["status"] == "scored"]
+    assert rows and all(
+        read_json(outdir / "leaderboard.json")["provenance"]["eval_random_seeds"] == config["eval_random_seeds"]
+        for _ in rows
+    )

@@ -92,9 +92,11 @@ def test_progress_bars_come_from_tqdm():
     assert "quick loop" not in done.stderr
 
 
-def test_readme_puts_the_participants_guide_before_the_evaluator_internals():
+def test_readme_puts_the_participants_guide_first_and_the_quick_start_is_two_commands():
     readme = (REPO / "README.md").read_text()
-    assert readme.index("## Writing a selection algorithm") < readme.index("## The frozen evaluator")
+    assert readme.index("## Participants") < readme.index("## Organisers") < readme.index("## Researchers")
+    participants = (REPO / "docs" / "participants.md").read_text()
+    assert participants.index("## Writing a selection algorithm") < participants.index("## Comparing algorithms")
     quick_start = readme[readme.index("## Quick start") : readme.index("\n## ", readme.index("## Quick start") + 5)]
     commands = re.findall(r"```bash\n(.*?)```", quick_start, re.S)[0].strip().splitlines()
     assert len(commands) == 2 and commands[1] == "bash .ci/run"

@@ -126,33 +126,33 @@ def _one_nan(data: bytes) -> bytes:
     [("matrix.f32", _shuffle_rows), ("labels.i64", _zero), ("matrix.f32", _one_nan)],
     ids=["shuffled vectors", "zeroed labels", "one NaN"],
 )
-def test_a_tampered_eval_entry_is_rebuilt_not_used(selected: Path, tmp_path: Path, file: str, tamper):
+def test_a_tampered_eval_entry_is_rebuilt_not_used(settled: Path, tmp_path: Path, file: str, tamper):
     cache_dir = tmp_path / "cache"
-    expected = evaluate_results(selected, "--cache_dir", "off")["results"]
-    evaluate_results(selected, "--cache_dir", str(cache_dir))
+    expected = evaluate_results(settled, "--cache_dir", "off")["results"]
+    evaluate_results(settled, "--cache_dir", str(cache_dir))
     target = _entry(cache_dir, "eval") / file
     target.write_bytes(tamper(target.read_bytes()))
-    again = evaluate_results(selected, "--cache_dir", str(cache_dir))
+    again = evaluate_results(settled, "--cache_dir", str(cache_dir))
     assert "damaged" in again["stderr"] and "eval set read from the cache" not in again["stderr"]
     assert again["results"] == expected
-    rebuilt = evaluate_results(selected, "--cache_dir", str(cache_dir))
+    rebuilt = evaluate_results(settled, "--cache_dir", str(cache_dir))
     assert "eval set read from the cache" in rebuilt["stderr"] and rebuilt["results"] == expected
 
 
-def test_an_edited_cached_allowed_list_cannot_admit_an_eval_clip(selected: Path, tmp_path: Path):
+def test_an_edited_cached_allowed_list_cannot_admit_an_eval_clip(settled: Path, tmp_path: Path):
     cache_dir = tmp_path / "cache"
-    evaluate_results(selected, "--cache_dir", str(cache_dir))
-    evaluation = yaml.safe_load((selected / "eval.yaml").read_text())
+    evaluate_results(settled, "--cache_dir", str(cache_dir))
+    evaluation = yaml.safe_load((settled / "eval.yaml").read_text())
     stolen = evaluation["nontargets"][0]
     for entry in cache_dir.glob("ids-*"):
         path = entry / "sample_ids.json"
         document = json.loads(path.read_text())
         document["nontargets"].append(stolen)
         path.write_text(json.dumps(document))
-    train = good_train(selected)
+    train = good_train(settled)
     train["nontargets"].append(stolen)
-    (selected / "train.json").write_text(json.dumps(train))
-    done = run_cli(*eval_args(selected, None, None, "--cache_dir", str(cache_dir)))
+    (settled / "train.json").write_text(json.dumps(train))
+    done = run_cli(*eval_args(settled, None, None, "--cache_dir", str(cache_dir)))
     assert_clean_failure(done, "train.json", stolen, "evaluation clip")
 
 

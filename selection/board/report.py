@@ -33,6 +33,11 @@ COLUMNS = (
     "balanced_accuracy",
     "n_train",
     "rank",
+    "ci_low",
+    "ci_high",
+    "rank_low",
+    "rank_high",
+    "tie_group",
     "seconds",
     "baseline",
     "file",
@@ -62,12 +67,15 @@ def rank_rows(rows: list[dict]) -> list[dict]:
     return ranked + sorted(unscored, key=lambda entry: (entry["team"], str(entry["file"])))
 
 
-def write_reports(rows: list[dict], outdir: Path, *, metric: str, config_file: str) -> dict:
+def write_reports(
+    rows: list[dict], outdir: Path, *, metric: str, config_file: str, provenance: dict | None = None
+) -> dict:
     """Write ``leaderboard.json``, ``leaderboard.csv`` and ``leaderboard.html`` into ``outdir``; return the board."""
     board = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "metric": metric,
         "config_file": config_file,
+        "provenance": provenance or {},
         "rows": rank_rows(rows),
     }
     write_json_atomic(outdir / "leaderboard.json", board)
@@ -94,6 +102,18 @@ def _number(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
+def _interval(row: dict) -> str:
+    low, high = row.get("ci_low"), row.get("ci_high")
+    return f"{_number(low)}–{_number(high)}" if isinstance(low, float) and isinstance(high, float) else ""
+
+
+def _rank_range(row: dict) -> str:
+    low, high = row.get("rank_low"), row.get("rank_high")
+    if not isinstance(low, int) or not isinstance(high, int):
+        return ""
+    return str(low) if low == high else f"{low}–{high}"
+
+
 def _text(value) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -114,9 +134,16 @@ def _chart(rows: list[dict]) -> str:
         name = html.escape(str(row["team"]))
         parts.append(f'<text x="{label - 8}" y="{y + bar - 4}" text-anchor="end" font-size="12">{name}</text>')
         parts.append(f'<rect x="{label}" y="{y}" width="{length:.1f}" height="{bar}" fill="{colour}"/>')
-        parts.append(
-            f'<text x="{label + length + 6:.1f}" y="{y + bar - 4}" font-size="12">{_number(row["score"])}</text>'
-        )
+        if isinstance(row.get("ci_low"), float) and isinstance(row.get("ci_high"), float):
+            low, high = (label + span * max(0.0, min(1.0, row[key])) for key in ("ci_low", "ci_high"))
+            middle = y + bar / 2
+            parts.append(
+                f'<path class="interval" d="M{low:.1f} {middle:.1f}H{high:.1f}M{low:.1f} {y + 4}V{y + bar - 4}'
+                f'M{high:.1f} {y + 4}V{y + bar - 4}" stroke="#202124" stroke-width="1.5" fill="none"/>'
+            )
+        high = row.get("ci_high") if isinstance(row.get("ci_high"), float) else 0.0
+        right = max(label + length, label + span * max(0.0, min(1.0, high)))
+        parts.append(f'<text x="{right + 6:.1f}" y="{y + bar - 4}" font-size="12">{_number(row["score"])}</text>')
     axis_y = len(rows) * (bar + gap) + 14
     parts.append(f'<text x="{label}" y="{axis_y}" font-size="11" fill="#555">0</text>')
     parts.append(f'<text x="{label + span}" y="{axis_y}" font-size="11" fill="#555" text-anchor="end">1</text>')
@@ -140,7 +167,9 @@ def render_html(board: dict) -> str:
             team = _text(row["team"]) + (" <small>(baseline)</small>" if row["baseline"] else "")
             body.append(
                 f'<tr{marker}><td class="rank">{_text(row["rank"])}</td><td class="team">{team}</td>'
-                f'<td class="score">{_number(row["score"])}</td><td>{_number(row["score_std"])}</td>'
+                f'<td class="score">{_number(row["score"])}</td><td class="interval">{_interval(row)}</td>'
+                f'<td class="ranks">{_rank_range(row)}</td><td class="tie">{_text(row.get("tie_group"))}</td>'
+                f"<td>{_number(row['score_std'])}</td>"
                 f"<td>{_number(row['macro_f1'])}</td><td>{_number(row['balanced_accuracy'])}</td>"
                 f"<td>{_text(row['n_train'])}</td></tr>"
             )
@@ -148,7 +177,8 @@ def render_html(board: dict) -> str:
         sections.append(
             f'<section class="board" id="board-{language}-{size}" data-language="{language}" data-size="{size}">'
             f"<h2>{language}, {size} clips</h2>"
-            f"<table><thead><tr><th>rank</th><th>team</th><th>score ({metric})</th><th>std over seeds</th>"
+            f"<table><thead><tr><th>rank</th><th>team</th><th>score ({metric})</th><th>95% interval</th>"
+            f"<th>rank range</th><th>tie group</th><th>std over seeds</th>"
             f"<th>macro F1</th><th>balanced accuracy</th><th>clips</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>{_chart(rows)}</section>"
         )
@@ -185,7 +215,13 @@ small {{ color: #5f6368; }}
 <body>
 <h1>dataperf-speech leaderboard</h1>
 <p>Scored {_text(board["created"])} with the frozen evaluator; metric: {metric}
-(config {_text(board["config_file"])}). Ties share a rank. Baselines are marked.</p>
+(config {_text(board["config_file"])}). Ties share a rank. Baselines are marked.
+The 95% interval, the rank range and the tie groups come from a paired bootstrap over the eval clips
+({_text(board.get("provenance", {}).get("bootstrap", {}).get("resamples"))} resamples, every entry on the
+same resampled clips, predictions fixed): entries in one tie group are not significantly different from
+the entry above them at 5%. Seed-to-seed variation is the separate "std over seeds". Harness
+{_text(board.get("provenance", {}).get("harness_version"))}, scikit-learn
+{_text(board.get("provenance", {}).get("recipe", {}).get("scikit_learn"))}.</p>
 {"".join(sections) or "<p>No scored submissions.</p>"}
 {problems_section}
 </body>

@@ -9,7 +9,7 @@ It writes what the real Multilingual Spoken Words Corpus offers, in its formats:
 - ``splits/<lang>_splits.csv``: ``SET,LINK,WORD,VALID,SPEAKER,GENDER`` rows, SET in TRAIN/DEV/TEST.
 
 The vectors imitate a KWS model's penultimate layer (the model is documented in
-the README, section "The synthetic corpus"): each clip has a latent code
+docs/internals.md, section "The synthetic corpus"): each clip has a latent code
 ``z = word prototype + speaker offset + clip noise``, mapped to 1024 dimensions by a
 fixed random layer followed by a ReLU, so vectors are non-negative and sparse-ish.
 Speakers are shared across words (a nuisance common to all classes); some target
@@ -52,7 +52,7 @@ _SYLLABLES = {
 
 @dataclass
 class CorpusParams:
-    """Every knob of the synthetic corpus (see the README for what each one models).
+    """Every knob of the synthetic corpus (see docs/internals.md for what each one models).
 
     Counts are per language. ``scale`` shrinks every count (for tests); 1.0 gives
     the full-scale corpus with counts like the real DataPerf English experiment.

@@ -8,7 +8,7 @@ representatives that cover each class.
    so both fail this test.
 3. Budget: ``coverage_nontarget_fraction`` of the budget goes to nontargets, the rest is
    shared equally by the target words. Its default depends on the configured metric, because
-   the two metrics reward different picks (see the README): 0.4 for ``macro_f1``, where
+   the two metrics reward different picks (see docs/reference.md, "Which metric"): 0.4 for ``macro_f1``, where
    every nontarget accepted as a keyword costs precision and the classifier needs many
    nontarget examples to learn where keywords end; 0.125 for ``balanced_accuracy``, where
    the nontarget class is one recall among six and target recall matters most. These values

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from selection.inputs.documents import read_json, read_text, read_yaml  # noqa: F401 - part of this module's API
+from selection.inputs.formats import class_names_of  # noqa: F401 - part of this module's API
 from selection.inputs.validation import (
     EMBEDDING_DIM,
     ID_COLUMN,
@@ -47,11 +48,6 @@ class LabelledVectors:
     matrix: np.ndarray
     labels: np.ndarray
     ids: list[str]
-
-
-def class_names_of(sample_ids: dict) -> list[str]:
-    """Class names by class id: ``nontarget`` is 0, targets sorted by name get 1..k."""
-    return [NONTARGET, *sorted(sample_ids["targets"])]
 
 
 DOWNLOAD_HINT = "run download first (python -m selection.download) or pass the flag"

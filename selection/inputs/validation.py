@@ -17,13 +17,10 @@ from typing import Any
 import numpy as np
 
 from selection.inputs.errors import BadInputError
+from selection.inputs.formats import EMBEDDING_DIM, ID_COLUMN, NONTARGET, VECTOR_COLUMN  # noqa: F401 - re-exported
 
 METRICS = ("macro_f1", "balanced_accuracy")
 DEFAULT_EVAL_SEEDS = [5, 69, 98, 70, 95, 64, 37, 11, 4, 32]
-EMBEDDING_DIM = 1024
-ID_COLUMN = "clip_id"
-VECTOR_COLUMN = "mswc_embedding_vector"
-NONTARGET = "nontarget"
 MAX_WORD_BYTES = 200
 
 
@@ -427,14 +424,3 @@ def check_vectors(
             f"{file}: {_short(ids[bad[0]], 120)}: vector holds NaN or infinite values; expected finite numbers"
             + (f" ({bad.size - 1} more rows)" if bad.size > 1 else "")
         )
-
-
-def check_selection_result(result: Any, *, algorithm: str) -> dict:
-    """An algorithm's ``select()`` result must be a ``TrainingSet`` (or its dict form)."""
-    from selection.selection import TrainingSet
-
-    if isinstance(result, TrainingSet):
-        return {"targets": result.targets, "nontargets": result.nontargets}
-    if isinstance(result, Mapping):
-        return dict(result)
-    raise BadInputError(f"{algorithm}.select(): returned {_type_name(result)}; expected a TrainingSet")

@@ -121,6 +121,7 @@ def evaluate_selection(
     class_names: list[str],
     method: str = "shared",
     n_jobs: int = 1,
+    predictions_out: list | None = None,
 ) -> dict:
     """Score a loaded selection on a loaded eval set with the frozen classifier.
 
@@ -139,6 +140,9 @@ def evaluate_selection(
         everything per seed. Both give the same predictions.
     n_jobs : int, default=1
         Seeds run in parallel through joblib (``shared`` only).
+    predictions_out : list, optional
+        Receives each seed's predicted class ids (arrays of shape (n_eval,)), for analyses that
+        resample the eval clips with the predictions fixed.
 
     Returns
     -------
@@ -153,6 +157,8 @@ def evaluate_selection(
         predictions = predict_shared(train.matrix, train.labels, evaluation.matrix, seeds, n_jobs=n_jobs)
     else:
         raise ValueError(f"unknown method {method!r}")
+    if predictions_out is not None:
+        predictions_out.extend(predictions)
     return score_predictions(evaluation.labels, predictions, seeds=seeds, metric=metric, class_names=class_names)
 
 
