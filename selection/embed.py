@@ -35,7 +35,7 @@ from selection.cli import run_command
 from selection.inputs.errors import BadInputError
 from selection.inputs.layout import EXPERIMENT_ITEMS
 from selection.inputs.validation import check_clip_id, check_word
-from selection.inputs.write import check_output_dir, write_bytes_atomic
+from selection.inputs.write import check_output_dir, nesting, write_bytes_atomic
 from selection.progress import report_progress
 from selection.speech.audio import BadAudioError, list_clips, read_clip
 from selection.speech.model import DEFAULT_MODEL, embed_checked, load_model
@@ -228,13 +228,13 @@ def _swap_items(staging: Path, outdir: Path, previous: Path, existing: list[str]
 
 def _check_apart(source: Path, out: Path) -> None:
     """Refuse an ``--outdir`` that is the audio folder, inside it, or holds it: replacing items would hit recordings."""
-    source_real, out_real = source.resolve(), out.resolve()
-    if out_real == source_real or source_real in out_real.parents:
+    relation = nesting(out, source)
+    if relation in ("same", "inside"):
         raise BadInputError(
             f"{out}: --outdir: is inside --audio_dir ({source}); the experiment would be mixed with the "
             "recordings; expected a folder outside it"
         )
-    if out_real in source_real.parents:
+    if relation == "holds":
         raise BadInputError(
             f"{out}: --outdir: holds --audio_dir ({source}); replacing the experiment could reach the recordings; "
             "expected separate folders"

@@ -46,7 +46,7 @@ from selection.cli import run_command
 from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes, read_json
 from selection.inputs.errors import BadInputError
 from selection.inputs.layout import LEADERBOARD_SIZES, find_experiment, languages_in, results_file_name
-from selection.inputs.write import check_output_dir, write_json_atomic
+from selection.inputs.write import check_output_dir, nesting, write_json_atomic
 from selection.plugins import resolve_algorithm
 
 log = logging.getLogger("dataperf")
@@ -571,13 +571,13 @@ def _check_runner(scheduler: str | None, n_workers: int, timeout: float) -> None
 
 def _check_apart(out: Path, submissions: Path) -> None:
     """Refuse an ``--outdir`` inside ``--submissions`` (teams could plant results) or the reverse."""
-    out_real, submissions_real = out.resolve(), submissions.resolve()
-    if out_real == submissions_real or submissions_real in out_real.parents:
+    relation = nesting(out, submissions)
+    if relation in ("same", "inside"):
         raise BadInputError(
             f"{out}: --outdir: is inside --submissions ({submissions}); a team could plant results there; "
             "expected a folder of the organisers' own"
         )
-    if out_real in submissions_real.parents:
+    if relation == "holds":
         raise BadInputError(f"{out}: --outdir: holds --submissions ({submissions}); expected separate folders")
 
 

@@ -106,7 +106,11 @@ def _docker_run(image: str, *args: str, mounts: dict[Path, str], user=CALLER, en
 
 
 def _comparable(results: dict) -> dict:
-    return {k: v for k, v in results.items() if k not in ("seconds", "train_file")}
+    """A results document without what may differ in and out of the container: time, paths, the checkout's commit."""
+    kept = {k: v for k, v in results.items() if k not in ("seconds", "train_file")}
+    if "provenance" in kept:
+        kept["provenance"] = {k: v for k, v in kept["provenance"].items() if k != "git_commit"}
+    return kept
 
 
 def test_container_select_then_evaluate_equals_native(image: str, experiment: Path, tmp_path: Path):

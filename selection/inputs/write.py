@@ -40,6 +40,22 @@ def check_output_dir(folder: str | Path, *, create: bool = False) -> Path:
     return folder
 
 
+def nesting(inner: str | Path, outer: str | Path) -> str | None:
+    """How folder ``inner`` sits relative to ``outer`` once links are resolved: ``same``, ``inside``, ``holds`` or None.
+
+    Commands that write next to a user's folder (``embed`` beside recordings, the leaderboard beside
+    submissions) refuse every case but None.
+    """
+    inner_real, outer_real = Path(inner).resolve(), Path(outer).resolve()
+    if inner_real == outer_real:
+        return "same"
+    if outer_real in inner_real.parents:
+        return "inside"
+    if inner_real in outer_real.parents:
+        return "holds"
+    return None
+
+
 def check_output_file(path: str | Path, *, inputs: dict[str, str | Path | None], flag: str) -> Path:
     """An output file path that may be written: not a device, FIFO or folder, and none of the inputs.
 

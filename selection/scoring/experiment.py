@@ -249,11 +249,7 @@ class Experiment:
         """
         self._require_eval()
         checked, found, _ = self._checked(train_set, limit, file)
-        if warnings is not None:
-            warnings.extend(found)
-        else:
-            for warning in found:
-                log.warning("warning: %s", warning)
+        _report(found, warnings)
         return checked
 
     def _checked(self, train_set, limit: int | None, file: str | None) -> tuple[dict, list[str], str | None]:
@@ -323,11 +319,7 @@ class Experiment:
             )
         limit = config["train_set_size_limit"] if limit is None else limit
         checked, found, file = self._checked(train_set, limit, file)
-        if warnings is not None:
-            warnings.extend(found)
-        else:
-            for warning in found:
-                log.warning("warning: %s", warning)
+        _report(found, warnings)
         evaluation = self.evaluation
         train = self._train_vectors(checked, dim=evaluation.matrix.shape[1])
         predictions: list = []
@@ -448,6 +440,15 @@ class Experiment:
         )
         write_json_atomic(path, checked)
         return Path(path)
+
+
+def _report(found: list[str], warnings: list | None) -> None:
+    """Hand a check's warnings to ``warnings`` if given, else log them as ``evaluate`` does."""
+    if warnings is not None:
+        warnings.extend(found)
+    else:
+        for warning in found:
+            log.warning("warning: %s", warning)
 
 
 def _as_document(train_set: Any) -> Any:
