@@ -210,6 +210,8 @@ tr.baseline {{ color: #5f6368; font-style: italic; }}
 tr.rejected td, tr.failed td {{ color: #a50e0e; }}
 section {{ margin-bottom: 2rem; }}
 small {{ color: #5f6368; }}
+td.interval, td.ranks {{ white-space: nowrap; }}
+path.interval {{ stroke: #202124; }}
 </style>
 </head>
 <body>
