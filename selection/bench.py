@@ -47,8 +47,6 @@ from selection.scoring.experiment import load_experiment
 
 log = logging.getLogger("dataperf")
 
-ALGORITHMS = SHIPPED_ALGORITHMS
-
 
 def _as_list(value) -> list[str]:
     if isinstance(value, (list, tuple)):
@@ -57,7 +55,7 @@ def _as_list(value) -> list[str]:
 
 
 def bench(
-    algorithms: str = ",".join(ALGORITHMS),
+    algorithms: str = ",".join(SHIPPED_ALGORITHMS),
     languages: str = "en,pt,id",
     sizes: str = "25,60",
     data_dir: str = "workspace/data",
@@ -78,7 +76,7 @@ def bench(
     Parameters
     ----------
     algorithms : str
-        Comma-separated names from ``ALGORITHMS`` or ``module:Class`` plugin references.
+        Comma-separated names from ``selection.plugins.SHIPPED_ALGORITHMS`` or ``module:Class`` references.
     languages : str
         Comma-separated language codes; each is ``<data_dir>/dataperf_<lang>_data/`` (or ``<data_dir>/<lang>/``).
     sizes : str

@@ -43,7 +43,7 @@ from pathlib import Path
 from selection.board.entries import BASELINE_TEAM, Submission, find_submissions
 from selection.board.uncertainty import BOOTSTRAP_SEED
 from selection.cli import run_command
-from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes, read_json
+from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes
 from selection.inputs.errors import BadInputError
 from selection.inputs.layout import LEADERBOARD_SIZES, find_experiment, languages_in, results_file_name
 from selection.inputs.write import check_output_dir, nesting, write_json_atomic
@@ -134,13 +134,10 @@ def score_submission(submission: Submission | dict, folder: str, scoring: dict, 
             )
         else:
             found: list[str] = []
-            train_set = read_json(submission.file, follow_links=False)
             results = experiment.score(
-                train_set, metric=metric, seeds=seeds, limit=submission.size, n_jobs=1, warnings=found,
-                file=submission.file, keep_predictions=True,
+                submission.file, metric=metric, seeds=seeds, limit=submission.size, n_jobs=1, warnings=found,
+                follow_links=False, keep_predictions=True,
             )  # fmt: skip
-            submitted = read_bytes(submission.file, max_bytes=MAX_TRAIN_FILE_BYTES, follow_links=False)
-            results["provenance"]["train_file_sha256"] = hashlib.sha256(submitted).hexdigest()
             row["warnings"] = found
     except BadInputError as error:
         from selection.cli import one_line
@@ -471,6 +468,7 @@ def build_leaderboard(
         started = time.perf_counter()
         _attach_uncertainty(rows, out, folders, resamples=bootstrap, metric=config["metric"])
         log.info("bootstrap: %d resamples of the eval clips per leaderboard in %.1f s", bootstrap, _since(started))
+    from selection.scoring.provenance import eval_set_identity as eval_set_identity_of
     from selection.scoring.provenance import harness, recipe
 
     provenance = {
@@ -478,7 +476,10 @@ def build_leaderboard(
         "recipe": recipe(),
         "metric": config["metric"],
         "eval_random_seeds": config["eval_random_seeds"],
-        "eval_sets": identity,
+        "eval_sets": {
+            language: eval_set_identity_of(Path(folder) / "eval.yaml", Path(folder) / "eval_embeddings")
+            for language, folder in folders.items()
+        },
         "bootstrap": {"resamples": bootstrap, "seed": BOOTSTRAP_SEED, "level": 0.95},
     }
     board = write_reports(rows, out, metric=config["metric"], config_file=str(config_file), provenance=provenance)
@@ -509,7 +510,7 @@ def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples
     for (language, size), entries in sorted(boards.items()):
         if language not in truths:
             experiment = load_experiment(Path(folders[language]), label=language)
-            truths[language] = (experiment.evaluation.labels, len(experiment.class_names))
+            truths[language] = (experiment.evaluation_labels, len(experiment.class_names))
         truth, n_classes = truths[language]
         counts = resample_counts(len(truth), resamples, board=f"{language}-{size}")
         kept, resampled = [], []

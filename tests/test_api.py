@@ -124,8 +124,11 @@ def test_a_pool_only_experiment_never_reads_eval_data(experiment_dir: Path):
 
 def test_scoring_from_the_pool_equals_scoring_from_the_files(experiment_dir: Path):
     experiment = load_experiment(experiment_dir, cache_dir="off")
+    derived = experiment.evaluation_labels  # from the ID lists alone, before any vector is read
+    assert experiment._evaluation is None
     document = good_train(experiment_dir)
     from_files = experiment.score(document).to_dict()
+    assert np.array_equal(derived, experiment.evaluation.labels)
     experiment.load()  # now the selection's rows come from the loaded pool
     from_pool = experiment.score(document).to_dict()
     for results in (from_files, from_pool):

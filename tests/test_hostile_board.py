@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, make_dataset, read_json, run_cli, write_config
+from tests.conftest import make_dataset, read_json, run_cli, write_config
 from tests.test_bad_input import assert_clean_failure
 
 pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("hostile-board")]
@@ -298,26 +298,6 @@ def test_a_server_that_is_not_dask_stops_the_board_within_the_timeout(hostile: P
             connection.close()
     assert time.monotonic() - started < 40
     assert_clean_failure(done, "--scheduler", "did not answer as a Dask scheduler")
-
-
-def test_ctrl_c_says_what_was_kept(hostile: Path, tmp_path: Path):
-    import signal
-
-    outdir = tmp_path / "board"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "selection.leaderboard", "--submissions", str(hostile / "submissions"),
-         "--data_dir", str(hostile / "data"), "--outdir", str(outdir), "--config_file", str(hostile / "config.yaml"),
-         "--n_workers", "1", "--baselines", "random,cross_validation"],
-        cwd=hostile, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(outdir.glob("results/*/*.json"))) < 2:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith("interrupted:") and "were kept in" in last and "no output was written" not in last, last
 
 
 # --- submit -----------------------------------------------------------------------------------------------

@@ -213,6 +213,8 @@ def test_ctrl_c_keeps_every_finished_result(organiser: Path, tmp_path: Path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
+    last = stderr.strip().splitlines()[-1]  # says what was kept, not "no output was written"
+    assert last.startswith("interrupted:") and "were kept in" in last and "no output was written" not in last, last
     finished = list(outdir.glob("results/*/*.json"))
     assert len(finished) >= 3
     for path in finished:
@@ -394,7 +396,8 @@ def test_every_score_has_an_interval_a_rank_range_and_a_tie_group(local_board: P
         stored = read_json(local_board / "results" / folder / f"{row['language']}_{row['size']}_results.json")
         predictions = np.load(local_board / "results" / folder / f"{row['language']}_{row['size']}_predictions.npy")
         assert predictions.dtype == np.int8 and predictions.shape == (len(stored["per_seed"]), stored["n_eval"])
-        assert stored["provenance"]["harness_version"] and stored["provenance"]["eval_set"]
+        assert stored["provenance"]["harness_version"]
+        assert stored["provenance"]["eval_set"] == board["provenance"]["eval_sets"][row["language"]]
         if not row["baseline"]:
             digest = hashlib.sha256(Path(row["file"]).read_bytes()).hexdigest()
             assert stored["provenance"]["train_file_sha256"] == digest

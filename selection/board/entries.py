@@ -77,21 +77,21 @@ def _folded(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
-def _file_kind(path: Path) -> tuple[str | None, int]:
-    """(why ``path`` is not a readable regular file, or None; its size), without following a link."""
+def _file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a readable regular file of at most the size cap, or None; a link is not followed."""
     try:
         info = os.lstat(path)
     except OSError as error:
-        return f"cannot be read ({error.strerror})", 0
+        return f"cannot be read ({error.strerror})"
     if stat.S_ISLNK(info.st_mode):
-        return "is a symbolic link; only regular files inside --submissions are read", 0
+        return "is a symbolic link; only regular files inside --submissions are read"
     if stat.S_ISDIR(info.st_mode):
-        return "is a folder; expected a file", 0
+        return "is a folder; expected a file"
     if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file (a pipe, socket or device); expected a file", 0
+        return "is not a regular file (a pipe, socket or device); expected a file"
     if info.st_size > MAX_TRAIN_FILE_BYTES:
-        return f"file is larger than {MAX_TRAIN_FILE_BYTES} bytes; the harness reads no more than that", info.st_size
-    return None, info.st_size
+        return f"file is larger than {MAX_TRAIN_FILE_BYTES} bytes; the harness reads no more than that"
+    return None
 
 
 def find_submissions(submissions: Path, languages: list[str], sizes: list[int]) -> list[Submission]:
@@ -129,7 +129,7 @@ def _entry(team: str, path: Path, languages: list[str], sizes: list[int], *, tea
     match = SUBMISSION_NAME.fullmatch(path.name)
     language = match["language"] if match else None
     size = int(match["size"]) if match else None
-    kind, _ = _file_kind(path)
+    kind = _file_problem(path)
     if team_problem is not None:
         problem = f"{visible(str(path.parent))}: team name {team_problem}"
     elif kind is not None:

@@ -90,11 +90,15 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES, follow_
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES, follow_links: bool = True) -> str:
     """A whole UTF-8 text file (see :func:`read_bytes`)."""
-    data = read_bytes(path, max_bytes=max_bytes, follow_links=follow_links)
+    return decode_text(read_bytes(path, max_bytes=max_bytes, follow_links=follow_links), name=str(path))
+
+
+def decode_text(data: bytes, *, name: str) -> str:
+    """``data`` as UTF-8 text; ``name`` is the file the errors name."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise BadInputError(f"{path}: byte {error.start} is not UTF-8 text") from None
+        raise BadInputError(f"{name}: byte {error.start} is not UTF-8 text") from None
 
 
 def read_yaml(path: str | Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
@@ -203,16 +207,19 @@ def _yaml_mark(mark: Any) -> str:
 
 def read_json(path: str | Path, *, max_bytes: int = MAX_TRAIN_FILE_BYTES, follow_links: bool = True) -> Any:
     """Parse a JSON file of at most ``max_bytes`` bytes."""
-    text = read_text(path, max_bytes=max_bytes, follow_links=follow_links)
+    return parse_json(read_bytes(path, max_bytes=max_bytes, follow_links=follow_links), name=str(path))
+
+
+def parse_json(data: bytes, *, name: str) -> Any:
+    """A JSON document from a file's bytes (read once, so that a caller can also hash them); ``name`` is the file."""
+    text = decode_text(data, name=name)
     try:
         return json.loads(text)
-    except BadInputError:
-        raise
     except json.JSONDecodeError as error:
         raise BadInputError(
-            f"{path}: not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+            f"{name}: not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         ) from None
     except RecursionError:
-        raise BadInputError(f"{path}: JSON nested too deeply") from None
+        raise BadInputError(f"{name}: JSON nested too deeply") from None
     except ValueError as error:  # e.g. an integer longer than Python converts
-        raise BadInputError(f"{path}: a value cannot be read ({str(error)[:120]})") from None
+        raise BadInputError(f"{name}: a value cannot be read ({str(error)[:120]})") from None

@@ -111,14 +111,7 @@ def load_vectors(
         column, a vector of the wrong length or with non-finite values.
     """
     embeddings_dir = Path(embeddings_dir)
-    class_names = class_names or class_names_of(sample_ids)
-    class_id = {name: i for i, name in enumerate(class_names)}
-    nontargets_by_word: dict[str, list[str]] = {}
-    for clip_id in sample_ids["nontargets"]:
-        nontargets_by_word.setdefault(clip_word(clip_id), []).append(clip_id)
-
-    reads = [(word, ids, class_id[word], False) for word, ids in sample_ids["targets"].items() if ids]
-    reads += [(word, ids, class_id[NONTARGET], True) for word, ids in nontargets_by_word.items()]
+    reads = _read_plan(sample_ids, class_names or class_names_of(sample_ids))
     lengths = np.array([len(ids) for _, ids, _, _ in reads], dtype=np.int64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
@@ -144,6 +137,25 @@ def load_vectors(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return LabelledVectors(matrix=matrix, labels=labels, ids=ids_in_order)
+
+
+def _read_plan(sample_ids: dict, class_names: list[str]) -> list[tuple[str, list[str], int, bool]]:
+    """The files to read, in row order: (word, IDs, class id, whether the IDs keep their listed order)."""
+    class_id = {name: i for i, name in enumerate(class_names)}
+    nontargets_by_word: dict[str, list[str]] = {}
+    for clip_id in sample_ids["nontargets"]:
+        nontargets_by_word.setdefault(clip_word(clip_id), []).append(clip_id)
+    reads = [(word, ids, class_id[word], False) for word, ids in sample_ids["targets"].items() if ids]
+    reads += [(word, ids, class_id[NONTARGET], True) for word, ids in nontargets_by_word.items()]
+    return reads
+
+
+def labels_in_order(sample_ids: dict, class_names: list[str]) -> np.ndarray:
+    """The class ids :func:`load_vectors` gives these clips, row by row, without reading a vector."""
+    reads = _read_plan(sample_ids, class_names)
+    return np.concatenate(
+        [np.full(len(ids), label, dtype=np.int64) for _, ids, label, _ in reads] or [np.empty(0, np.int64)]
+    )
 
 
 def embeddings_dict(sample_ids: dict, vectors: LabelledVectors, audio: list | None = None) -> dict:

@@ -223,7 +223,7 @@ class Experiment:
         *,
         limit: int | None = None,
         warnings: list | None = None,
-        file: str | None = None,
+        follow_links: bool = True,
     ) -> dict:
         """A ``train.json`` (a path, a dict or a ``TrainingSet``) checked exactly as ``evaluate`` checks it.
 
@@ -234,8 +234,8 @@ class Experiment:
             Most clips allowed; default the config's ``train_set_size_limit``.
         warnings : list, optional
             Receives the warnings (classes left empty); default they are logged as ``evaluate`` logs them.
-        file : str, optional
-            The name errors give a dict's source (default the path, or ``train set``).
+        follow_links : bool, default=True
+            False refuses a path that is a symbolic link (the leaderboard reads strangers' folders).
 
         Returns
         -------
@@ -248,23 +248,31 @@ class Experiment:
             The same one-line errors as ``evaluate``: unknown IDs, eval clips, over the limit, ...
         """
         self._require_eval()
-        checked, found, _ = self._checked(train_set, limit, file)
+        checked, found, _, _ = self._checked(train_set, limit, follow_links)
         _report(found, warnings)
         return checked
 
-    def _checked(self, train_set, limit: int | None, file: str | None) -> tuple[dict, list[str], str | None]:
-        from selection.inputs.load import read_json
+    def _checked(
+        self, train_set, limit: int | None, follow_links: bool
+    ) -> tuple[dict, list[str], str | None, str | None]:
+        """(checked selection, warnings, file or None, SHA-256 of its bytes or None); a file is read once."""
+        import hashlib
+
+        from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, parse_json, read_bytes
         from selection.inputs.validation import check_train_set
 
         limit = self.config["train_set_size_limit"] if limit is None else limit
+        file = sha = None
         if isinstance(train_set, (str, Path)):
-            file, document = str(train_set), read_json(train_set)
+            file = str(train_set)
+            data = read_bytes(train_set, max_bytes=MAX_TRAIN_FILE_BYTES, follow_links=follow_links)
+            sha, document = hashlib.sha256(data).hexdigest(), parse_json(data, name=file)
         else:
             document = _as_document(train_set)
         checked, found = check_train_set(
             document, file=file or "train set", allowed=self.allowed, limit=limit, eval_set=self.evaluation_ids
         )
-        return checked, found, file
+        return checked, found, file, sha
 
     def score(
         self,
@@ -275,7 +283,7 @@ class Experiment:
         limit: int | None = None,
         n_jobs: int = -1,
         warnings: list | None = None,
-        file: str | None = None,
+        follow_links: bool = True,
         keep_predictions: bool = False,
     ) -> Results:
         """``eval.py``'s results for ``train_set``: checked, then scored by the frozen classifier.
@@ -291,7 +299,7 @@ class Experiment:
             Most clips allowed; default the config's ``train_set_size_limit``.
         n_jobs : int, default=-1
             Threads for the seeds (-1: every core); the results do not depend on it.
-        warnings, file : optional
+        warnings, follow_links : optional
             As in :meth:`check`.
         keep_predictions : bool, default=False
             Also keep every seed's predicted class ids as ``results.predictions``, an int8 array of
@@ -318,7 +326,7 @@ class Experiment:
                 file="score()",
             )
         limit = config["train_set_size_limit"] if limit is None else limit
-        checked, found, file = self._checked(train_set, limit, file)
+        checked, found, file, sha = self._checked(train_set, limit, follow_links)
         _report(found, warnings)
         evaluation = self.evaluation
         train = self._train_vectors(checked, dim=evaluation.matrix.shape[1])
@@ -337,7 +345,7 @@ class Experiment:
             n_eval=len(evaluation.ids),
             train_set_size_limit=limit,
             train_file=file,
-            provenance=self._provenance(train_set, config),
+            provenance=self._provenance(sha, config),
             seconds=round(time.perf_counter() - started, 3),
         )
         scored = Results(results)
@@ -347,19 +355,32 @@ class Experiment:
             scored.predictions = np.stack(predictions).astype(np.int8)
         return scored
 
-    def _provenance(self, train_set, config: dict) -> dict:
-        import hashlib
+    def _provenance(self, train_file_sha256: str | None, config: dict) -> dict:
+        from selection.scoring.provenance import provenance
 
-        from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes
-        from selection.scoring.provenance import eval_set_identity, provenance
-
-        sha = None
-        if isinstance(train_set, (str, Path)):
-            sha = hashlib.sha256(read_bytes(train_set, max_bytes=MAX_TRAIN_FILE_BYTES)).hexdigest()
-        identity = eval_set_identity(self.paths["eval_file"], self.paths["eval_embeddings_dir"])
         return provenance(
-            metric=config["metric"], seeds=config["eval_random_seeds"], train_file_sha256=sha, eval_set=identity
+            metric=config["metric"],
+            seeds=config["eval_random_seeds"],
+            train_file_sha256=train_file_sha256,
+            eval_set=self.eval_set_identity,
         )
+
+    @property
+    def eval_set_identity(self) -> str:
+        """The eval set's content identity (:func:`selection.scoring.provenance.eval_set_identity`)."""
+        from selection.scoring.provenance import eval_set_identity
+
+        return eval_set_identity(self.paths["eval_file"], self.paths["eval_embeddings_dir"])
+
+    @property
+    def evaluation_labels(self):
+        """The eval set's class ids in row order, without reading its vectors when they are not loaded yet."""
+        from selection.inputs.load import labels_in_order
+
+        self._require_eval()
+        if self._evaluation is not None:
+            return self._evaluation.labels
+        return labels_in_order(self.evaluation_ids, self.class_names)
 
     def _train_vectors(self, train_set: dict, *, dim: int) -> LabelledVectors:
         """The selection's vectors in ``eval.py``'s row order: from the loaded pool, or only the picks from parquet."""
