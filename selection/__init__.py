@@ -11,8 +11,8 @@ numpy, pyarrow or scikit-learn until it is used::
 
 from selection.version import __version__
 
-__all__ = ["Experiment", "Results", "Selection", "load_experiment", "__version__"]
-_API = ("Experiment", "Results", "Selection", "load_experiment")
+__all__ = ["Experiment", "Report", "Results", "Selection", "load_experiment", "__version__"]
+_API = ("Experiment", "Report", "Results", "Selection", "load_experiment")
 
 
 def __getattr__(name: str):

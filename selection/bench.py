@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from selection.cli import run_command
+from selection.datasets.faults import fault_figures
 from selection.inputs.layout import find_experiment
 from selection.inputs.load import load_config
 from selection.inputs.validation import BadInputError, check_config
@@ -155,6 +156,7 @@ def bench(
                     other: results[other],
                     "selection_seconds": round(seconds, 2),
                     "n_train": picked.size,
+                    **fault_figures(experiment.paths["allowed_training_set"].parent, picked),
                 }
                 rows_out.append(row)
                 print(
@@ -214,16 +216,28 @@ def format_table(rows: list[dict]) -> str:
         return ""
     metric = rows[0]["metric"]
     other = "balanced_accuracy" if metric == "macro_f1" else "macro_f1"
+    truth = any("faulty_picks" in row for row in rows)
     lines = [
-        f"| language | algorithm | size | {metric} (mean ± std over seeds) | {other} | selection s |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        f"| language | algorithm | size | {metric} (mean ± std over seeds) | {other} | selection s |"
+        + (" faulty picks (pool) | badly cut picks (pool) |" if truth else ""),
+        "| --- | --- | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if truth else ""),
     ]
     for row in rows:
         lines.append(
             f"| {row['language']} | {row['algorithm']} | {row['size']} | {row['score']:.3f} ± {row['score_std']:.3f} "
-            f"| {row[other]:.3f} | {row['selection_seconds']:.1f} |"
+            f"| {row[other]:.3f} | {row['selection_seconds']:.1f} |" + (_fault_cells(row) if truth else "")
         )
     return "\n".join(lines)
+
+
+def _fault_cells(row: dict) -> str:
+    """The faulty-picks cells of a table row: share of picks (pool's share), or n/a where no truth exists."""
+    if "faulty_picks" not in row:
+        return " n/a | n/a |"
+    return (
+        f" {row['faulty_picks']:.1%} ({row['pool_faulty']:.1%}) |"
+        f" {row['badly_cut_picks']:.1%} ({row['pool_badly_cut']:.1%}) |"
+    )
 
 
 def bench_family(
@@ -284,6 +298,7 @@ def bench_family(
                             "selection_seconds": round(seconds, 2),
                             "config_digest": config_digest,
                             "data_digest": data_digest,
+                            **fault_figures(folder, picked),
                         }
                         note = ""
                     cell.append(row)

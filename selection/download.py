@@ -15,6 +15,7 @@ if __name__ == "__main__":
 
     exit_quietly_on_ctrl_c()
 
+import json
 import logging
 import tempfile
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 from selection.cli import run_command
 from selection.datasets.archives import DEFAULT_MAX_MB, check_base_url, check_destination, fetch, is_whole_zip, unpack
 from selection.datasets.mswc import create_experiment
-from selection.datasets.synthetic import CorpusParams, write_corpus
+from selection.datasets.synthetic import FAULTS_FILE, CorpusParams, write_corpus
 from selection.inputs.layout import experiment_folder_name, experiment_present
 from selection.inputs.validation import BadInputError
 from selection.inputs.write import check_output_dir
@@ -38,6 +39,8 @@ DEFAULT_LANGUAGE = "en"
 
 def _experiment_from_sources(corpus: Path, code: str, destination: Path, *, targets: list[str], **draw) -> dict:
     """One language's experiment from MSWC-format sources under ``corpus`` (either built-in corpus)."""
+    faults_file = corpus / FAULTS_FILE
+    faults = json.loads(faults_file.read_text()).get(code, {}) if faults_file.is_file() else None
     return create_experiment(
         metadata=corpus / "metadata.json.gz",
         language=code,
@@ -45,6 +48,7 @@ def _experiment_from_sources(corpus: Path, code: str, destination: Path, *, targ
         vectors_dir=corpus / "mswc_vectors" / code,
         target_words=targets,
         outdir=destination,
+        faults=faults,
         **draw,
     )
 

@@ -1,9 +1,9 @@
 """One command, many tasks: the container's entry point and the ``dataperf-speech`` console command.
 
 ``dataperf-speech TASK [--name value ...]``: ``download``, ``select``, ``evaluate``, ``run``, ``submit``,
-``bench``, ``leaderboard`` and ``embed`` map to the commands (``selection.download``,
+``bench``, ``leaderboard``, ``embed`` and ``explain`` map to the commands (``selection.download``,
 ``selection.main``, ``eval.py``, ``selection.run``, ``selection.submit``, ``selection.bench``,
-``selection.leaderboard``, ``selection.embed``); anything else prints usage and exits 2. MLCube
+``selection.leaderboard``, ``selection.embed``, ``selection.explain``); anything else prints usage and exits 2. MLCube
 passes its parameters as ``--name=value``, which these accept.
 """
 
@@ -23,6 +23,7 @@ tasks:
   bench        compare selection algorithms across languages and sizes (or --family)
   leaderboard  score every team's submissions (--submissions, --data_dir, --outdir), rank them
   embed        turn <audio_dir>/<word>/<clip> recordings into an experiment (--audio_dir, --outdir)
+  explain      a per-clip report on a train.json (explain.json, explain.html), from the pool alone
 """
 
 
@@ -35,6 +36,7 @@ TASKS = {
     "bench": ("selection.bench", "bench"),
     "leaderboard": ("selection.leaderboard", "build_leaderboard"),
     "embed": ("selection.embed", "embed"),
+    "explain": ("selection.explain", "explain"),
 }
 
 

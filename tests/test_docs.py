@@ -24,6 +24,7 @@ COMMANDS = {
     "bench": ("selection.bench", "bench"),
     "leaderboard": ("selection.leaderboard", "build_leaderboard"),
     "embed": ("selection.embed", "embed"),
+    "explain": ("selection.explain", "explain"),
 }
 
 

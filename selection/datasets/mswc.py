@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from selection.datasets.faults import POOL_FAULTS_FILE, write_pool_faults
 from selection.inputs.layout import EXPERIMENT_ITEMS
 from selection.inputs.validation import ID_COLUMN, BadInputError, check_word
 from selection.inputs.write import write_embeddings
@@ -109,6 +110,7 @@ def create_experiment(
     clips_per_word: int = 200,
     seed: int = 0,
     overwrite: bool = False,
+    faults: dict[str, str] | None = None,
 ) -> dict:
     """Write ``train_embeddings/``, ``eval_embeddings/``, ``allowed_training_set.yaml`` and ``eval.yaml``.
 
@@ -129,6 +131,10 @@ def create_experiment(
         The nontarget draw (see the module docstring).
     overwrite : bool, default=False
         Replace experiment items already in ``outdir``; otherwise they are an error.
+    faults : dict, optional
+        ``{clip_id: kind}`` of the corpus's planted faults (built-in corpora): written as
+        ``pool_faults.json`` for the allowed pool (:mod:`selection.datasets.faults`). Without it a
+        ``pool_faults.json`` left from an earlier experiment is removed, so no stale truth remains.
 
     Returns
     -------
@@ -194,10 +200,16 @@ def create_experiment(
             evaluation["nontargets"].extend(eval_part.column(ID_COLUMN).to_pylist())
         _dump_yaml(temp / "allowed_training_set.yaml", allowed)
         _dump_yaml(temp / "eval.yaml", evaluation)
+        if faults is not None:
+            write_pool_faults(temp, allowed, faults)
         for item in EXPERIMENT_ITEMS:
             if (outdir / item).is_dir():
                 shutil.rmtree(outdir / item)
             (temp / item).replace(outdir / item)
+        if faults is not None:
+            (temp / POOL_FAULTS_FILE).replace(outdir / POOL_FAULTS_FILE)
+        else:
+            (outdir / POOL_FAULTS_FILE).unlink(missing_ok=True)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return {

@@ -201,7 +201,10 @@ def _speakers(code: str, variants: list[str], params: SpokenParams, rng: np.rand
 def _clip_audio(
     code: str, word: str, vocabulary: list[str], speaker: _Speaker, fault: str, synthesizer: Synthesizer, rng, params
 ) -> np.ndarray:
-    """The one-second clip of one recording of ``word`` (or of what a fault makes of it)."""
+    """The one-second clip of one recording of ``word`` (or of what a fault makes of it), and the fault applied.
+
+    A ``mislabeled`` clip that happens to draw its own word is clean.
+    """
 
     def say(text: str) -> np.ndarray:
         return _trim(
@@ -213,7 +216,9 @@ def _clip_audio(
         )
 
     if fault == "mislabeled":
-        speech = say(vocabulary[int(rng.integers(len(vocabulary)))])
+        other = vocabulary[int(rng.integers(len(vocabulary)))]
+        speech = say(other)
+        fault = fault if other != word else "clean"
     elif fault == "truncated":
         speech = say(word)
         keep = max(1, int(len(speech) * rng.uniform(0.25, 0.55)))
@@ -226,7 +231,7 @@ def _clip_audio(
         speech = np.concatenate([own[-max(1, len(own) // 4) :], np.zeros(800, dtype=np.float32), other])
     else:
         speech = say(word)
-    return render_clip(speech, rng, params, placement_sd_s=params.placement_sd_s[code])
+    return render_clip(speech, rng, params, placement_sd_s=params.placement_sd_s[code]), fault
 
 
 def _language_plan(code: str, params: SpokenParams, rng: np.random.Generator) -> tuple[list[str], dict[str, int]]:
@@ -261,12 +266,11 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
         faults = np.where(kind < params.mislabeled_fraction, "mislabeled", "clean").astype(object)
         cut = (kind >= params.mislabeled_fraction) & (kind < params.mislabeled_fraction + params.badly_cut_fraction)
         faults[cut] = rng.choice(["truncated", "silence", "neighbour"], size=int(cut.sum()))
-        waves = np.stack(
-            [
-                _clip_audio(code, word, vocabulary, speakers[s], str(fault), synthesizer, rng, params)
-                for s, fault in zip(who, faults)
-            ]
-        )
+        rendered = [
+            _clip_audio(code, word, vocabulary, speakers[s], str(fault), synthesizer, rng, params)
+            for s, fault in zip(who, faults)
+        ]
+        waves = np.stack([wave for wave, _ in rendered])
         numbers = rng.permutation(n) * 7 + int(rng.integers(10**6)) + 10**7 * (sum(map(ord, word)) % 89)
         out[word] = {
             "ids": [f"{word}/common_voice_{code}_{int(k):08d}.wav" for k in numbers],
@@ -274,6 +278,7 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
             "speakers": [f"spk_{code}_{s:04d}" for s in who],
             "genders": [genders[s] for s in who],
             "sets": [str(s) for s in rng.choice(["TRAIN", "DEV", "TEST"], size=n, p=list(params.split_fractions))],
+            "faults": [applied for _, applied in rendered],
         }
     return out
 

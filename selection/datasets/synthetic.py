@@ -35,6 +35,8 @@ from selection.inputs.validation import EMBEDDING_DIM, ID_COLUMN, VECTOR_COLUMN
 from selection.inputs.write import write_embeddings
 from selection.progress import report_progress
 
+FAULTS_FILE = "faults.json"
+
 TARGET_WORDS = {
     "en": ["episode", "fifty", "job", "restaurant", "route"],
     "pt": ["andar", "belo", "cidade", "ficar", "nunca"],
@@ -135,7 +137,8 @@ def generate_language(code: str, params: CorpusParams) -> tuple[Language, dict[s
     -------
     language : Language
     clips : dict
-        ``{word: {"ids", "vectors" (n, 1024) float32, "speakers", "sets"}}``.
+        ``{word: {"ids", "vectors" (n, 1024) float32, "speakers", "genders", "sets", "faults"}}``; a
+        clip's fault is ``clean``, ``mislabeled`` (another word's clip), ``silence`` or ``neighbour``.
     """
     rng = np.random.default_rng([params.seed, sum(map(ord, code))])
     language = _plan_language(code, params, rng)
@@ -169,15 +172,19 @@ def generate_language(code: str, params: CorpusParams) -> tuple[Language, dict[s
         kind = rng.random(n)
         wrong = kind < params.mislabeled_fraction
         cut = (kind >= params.mislabeled_fraction) & (kind < params.mislabeled_fraction + params.badly_cut_fraction)
+        faults = ["clean"] * n
         for row in np.flatnonzero(wrong):
             other = vocabulary[int(rng.integers(len(vocabulary)))]
             codes[row] = prototypes[other] + speaker_offsets[speakers[row]] + rng.normal(0, params.clip_noise, latent)
+            faults[row] = "mislabeled" if other != word else "clean"
         for row in np.flatnonzero(cut):
             if rng.random() < 0.5:
                 codes[row] = silence + 0.3 * speaker_offsets[speakers[row]] + rng.normal(0, params.clip_noise, latent)
+                faults[row] = "silence"
             else:
-                neighbour = prototypes[vocabulary[int(rng.integers(len(vocabulary)))]]
-                codes[row] = 0.35 * codes[row] + 0.65 * neighbour
+                other = vocabulary[int(rng.integers(len(vocabulary)))]
+                codes[row] = 0.35 * codes[row] + 0.65 * prototypes[other]
+                faults[row] = "neighbour" if other != word else "clean"
         vectors = np.maximum(codes @ layer + bias, 0) * params.output_scale
         numbers = serial + rng.permutation(n) * 7 + int(rng.integers(10**6))
         serial += 8 * n
@@ -189,6 +196,7 @@ def generate_language(code: str, params: CorpusParams) -> tuple[Language, dict[s
             "speakers": [f"spk_{code}_{s:04d}" for s in speakers],
             "genders": [str(genders[s]) for s in speakers],
             "sets": [str(s) for s in sets],
+            "faults": faults,
         }
     return language, clips
 
@@ -220,13 +228,21 @@ def write_corpus(outdir: str | Path, params: CorpusParams | None = None) -> dict
 def write_sources(outdir: str | Path, codes, generate, params: dict) -> None:
     """MSWC-format sources under ``outdir``: ``mswc_vectors/``, ``metadata.json.gz``, ``splits/``.
 
-    ``generate(code)`` gives one language's ``{word: {"ids", "vectors", "speakers", "genders", "sets"}}``.
+    ``generate(code)`` gives one language's ``{word: {"ids", "vectors", "speakers", "genders", "sets"}}``,
+    and optionally ``"faults"`` (one kind per clip): then ``faults.json`` records the faulty clips
+    (``{language: {clip_id: kind}}``), the ground truth that ``download`` copies beside each experiment.
     """
     outdir = Path(outdir)
     (outdir / "splits").mkdir(parents=True, exist_ok=True)
     metadata: dict[str, dict] = {}
+    faults: dict[str, dict[str, str]] = {}
     for code in codes:
         clips = generate(code)
+        for clip in clips.values():
+            if "faults" in clip:
+                faults.setdefault(code, {}).update(
+                    (clip_id, kind) for clip_id, kind in zip(clip["ids"], clip["faults"]) if kind != "clean"
+                )
         vector_dir = outdir / "mswc_vectors" / code
         vector_dir.mkdir(parents=True, exist_ok=True)
         for word, clip in report_progress(clips.items(), desc=f"writing {code} vectors", unit="words"):
@@ -244,6 +260,8 @@ def write_sources(outdir: str | Path, codes, generate, params: dict) -> None:
             for clip_id, split, speaker, gender in zip(clip["ids"], clip["sets"], clip["speakers"], clip["genders"]):
                 writer.writerow([split, clip_id[: -len(".wav")] + ".opus", word, "True", speaker, gender])
         (outdir / "splits" / f"{code}_splits.csv").write_text(rows.getvalue())
+    if faults:
+        (outdir / FAULTS_FILE).write_text(json.dumps(faults, sort_keys=True) + "\n")
     with open(outdir / "metadata.json.gz", "wb") as raw:
         with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
             handle.write(json.dumps(metadata, sort_keys=False).encode("utf-8"))

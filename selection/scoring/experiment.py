@@ -127,6 +127,40 @@ class Selection(dict):
         return sum(map(len, self["targets"].values())) + len(self["nontargets"])
 
 
+class Report(dict):
+    """The per-clip report (a dict: exactly what ``explain.json`` holds), with a notebook view.
+
+    Attributes
+    ----------
+    repaired : dict or None
+        The repaired selection (``explain(..., repair=N)``), a ``train.json`` document.
+    """
+
+    repaired = None
+
+    def __repr__(self) -> str:
+        tally = self["verdicts"]
+        return (
+            f"Report({self['mode']}: {self['metric']}={self['estimate']['score']:.4f}, {self['n_picks']} picks: "
+            f"{tally['suspect']} suspect, {tally['redundant']} redundant, {tally['ok']} ok)"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for clip in self["clips"][:10]:
+            effect = "n/a" if clip["effect"] is None else f"{clip['effect']:+.4f}"
+            rows.append(
+                f"<tr><td>{clip['rank']}</td><td>{html.escape(clip['id'])}</td><td>{html.escape(clip['label'])}</td>"
+                f"<td>{html.escape(clip['verdict'])}</td><td>{effect}</td>"
+                f"<td>{html.escape('; '.join(clip['reasons'][1:]))}</td></tr>"
+            )
+        return (
+            f"<p><b>{html.escape(self['note'])}</b></p><p>{html.escape(repr(self))}</p>"
+            "<table><thead><tr><th>rank</th><th>clip</th><th>label</th><th>verdict</th><th>effect</th><th>why</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+
 class Experiment:
     """One language's experiment: its allowed pool and (unless ``with_eval=False``) its eval set, checked.
 
@@ -246,8 +280,9 @@ class Experiment:
         ------
         BadInputError
             The same one-line errors as ``evaluate``: unknown IDs, eval clips, over the limit, ...
+            On an experiment loaded with ``with_eval=False`` the check is against the allowed pool
+            alone (an eval clip is then reported as not in the allowed pool).
         """
-        self._require_eval()
         checked, found, _, _ = self._checked(train_set, limit, follow_links)
         _report(found, warnings)
         return checked
@@ -449,6 +484,66 @@ class Experiment:
         )
         name = f"{chosen.__module__}.{chosen.__qualname__}"
         return Selection(train_set, algorithm=name, seconds=seconds, warnings=found)
+
+    def explain(
+        self,
+        train_set: str | Path | dict,
+        *,
+        against: str = "pool",
+        repair: int = 0,
+        limit: int | None = None,
+        nontarget_share: float = 0.96,
+        n_jobs: int = -1,
+    ) -> Report:
+        """The per-clip report of a selection (what ``python -m selection.explain`` writes as ``explain.json``).
+
+        Parameters
+        ----------
+        train_set : str, Path, dict or TrainingSet
+            Checked as :meth:`check` checks it.
+        against : {'pool', 'eval'}, default='pool'
+            ``pool`` estimates on a held-out part of the allowed pool and reads no eval data
+            (:mod:`selection.diagnosis.estimate`); ``eval`` scores on the eval set (this experiment
+            must then be loaded with it).
+        repair : int, default=0
+            Swap up to this many suspect or redundant picks for better unpicked pool clips;
+            the result is ``report.repaired`` (a selection, not written).
+        limit : int, optional
+            Most clips allowed; default the config's ``train_set_size_limit``.
+        nontarget_share : float, default=0.96
+            ``pool`` mode: the nontargets' weight among the held-out clips, the eval set's share
+            (0.96 in the benchmark's construction; for an ``embed`` experiment, the pool's own share).
+        n_jobs : int, default=-1
+            Threads for the scorings; the figures do not depend on it.
+
+        Returns
+        -------
+        Report
+            The report document: ``estimate``, ``clips`` (most harmful first, each with its
+            ``effect``, evidence, ``verdict`` and ``reasons``), ``words``, ``without_suspects``,
+            ``repair`` and ``map``.
+        """
+        from selection.diagnosis.report import explain_selection
+
+        if against not in ("pool", "eval"):
+            raise BadInputError(f"explain(): against: unknown {against!r}; expected pool or eval")
+        if against == "eval":
+            self._require_eval()
+        if (
+            isinstance(nontarget_share, bool)
+            or not isinstance(nontarget_share, (int, float))
+            or not (0 < nontarget_share < 1)
+        ):
+            raise BadInputError(
+                f"explain(): nontarget_share: expected a number between 0 and 1; got {nontarget_share!r}"
+            )
+        checked = self.check(train_set, limit=limit)
+        document, extras = explain_selection(
+            self, checked, against=against, repair_limit=repair, nontarget_share=float(nontarget_share), n_jobs=n_jobs
+        )
+        report = Report(document)
+        report.repaired = extras["repaired"]
+        return report
 
     def write(self, train_set: dict, path: str | Path, *, limit: int | None = None) -> Path:
         """Check ``train_set`` against the pool (and the eval set, if loaded) and write it to ``path`` atomically."""

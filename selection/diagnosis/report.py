@@ -1,0 +1,286 @@
+"""The per-clip report: every figure of ``explain.json``, computed from an experiment and a selection.
+
+:func:`explain_selection` is the whole analysis (``python -m selection.explain`` and
+:meth:`selection.Experiment.explain` call it); :func:`format_report` is the stdout table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from selection.diagnosis.estimate import eval_estimate, leave_one_out, pool_estimate, score_rows
+from selection.diagnosis.evidence import NEIGHBOURS, gather_evidence, harm_spread, verdicts
+from selection.diagnosis.projection import pool_map
+from selection.diagnosis.repair import repair
+from selection.progress import report_progress
+
+if TYPE_CHECKING:
+    from selection.scoring.experiment import Experiment
+
+EVAL_MODE_NOTE = (
+    "AGAINST THE EVAL SET: these figures use evaluation data (for organisers after a challenge, and research); "
+    "a selection algorithm may not use them"
+)
+POOL_MODE_NOTE = "against the allowed pool only: no eval data was read"
+
+
+def _figures(results: dict | None) -> dict | None:
+    if results is None:
+        return None
+    return {
+        "score": results["score"],
+        "score_std": results["score_std"],
+        "macro_f1": results["macro_f1"],
+        "balanced_accuracy": results["balanced_accuracy"],
+        "per_class": results["per_class"],
+    }
+
+
+def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], picked_ids: list[str], metric: str,
+             n_picks: int, duplicate_threshold: float) -> list[str]:  # fmt: skip
+    """The sentences that explain one clip's verdict."""
+    label = clip["label"]
+    sentences = []
+    if clip["effect"] is None:
+        sentences.append("it cannot be left out: it is the only pick of its class, so no classifier trains without it")
+    else:
+        direction = "lowers" if clip["effect"] > 0 else "raises"
+        sentences.append(
+            f"leaving it out {direction} the estimated {metric} by {abs(clip['effect']):.4f} "
+            f"(rank {clip['rank']} of {n_picks}; 1 is the most harmful)"
+        )
+    counts = Counter(class_names[c] for c in evidence.neighbour_labels[index])
+    own = counts.get(label, 0)
+    sentence = f"{own} of its {NEIGHBOURS} nearest pool clips are labelled {label}"
+    others = [(name, n) for name, n in counts.most_common() if name != label]
+    if others and others[0][1] >= max(2, own):
+        sentence += f"; {others[0][1]} are labelled {others[0][0]}"
+    sentences.append(sentence)
+    sentence = (
+        f"a model trained on the rest of the pool gives its label {label} a probability of "
+        f"{clip['own_probability']:.2f}"
+    )
+    if clip["predicted"] != label:
+        sentence += f" and {clip['predicted']} {clip['predicted_probability']:.2f}"
+    sentences.append(sentence)
+    if clip["duplicate_of"] is not None:
+        sentences.append(
+            f"it is nearly the same as pick {clip['duplicate_of']} (distance {clip['duplicate_distance']:.2f}; "
+            f"only 1% of pool clips have a same-label neighbour closer than {duplicate_threshold:.2f})"
+        )
+    return sentences
+
+
+def _words(class_names, pool_labels, picked_labels, full: dict, without: dict | None) -> list[dict]:
+    words = []
+    pool_counts = np.bincount(pool_labels, minlength=len(class_names))
+    pick_counts = np.bincount(picked_labels, minlength=len(class_names))
+    for class_id, name in enumerate(class_names):
+        row = {
+            "word": name,
+            "picks": int(pick_counts[class_id]),
+            "picks_share": round(float(pick_counts[class_id] / max(1, pick_counts.sum())), 4),
+            "pool": int(pool_counts[class_id]),
+            "pool_share": round(float(pool_counts[class_id] / max(1, pool_counts.sum())), 4),
+            **{key: full["per_class"][name][key] for key in ("precision", "recall", "f1")},
+        }
+        if without is not None:
+            row["without_suspects"] = {key: without["per_class"][name][key] for key in ("precision", "recall", "f1")}
+        words.append(row)
+    return words
+
+
+def _document_of(rows: np.ndarray, pool, class_names: list[str]) -> dict:
+    """A train.json document for pool ``rows``."""
+    from selection.inputs.formats import NONTARGET
+
+    document = {"targets": {name: [] for name in class_names if name != NONTARGET}, "nontargets": []}
+    for row in rows:
+        name = class_names[pool.labels[row]]
+        (document["nontargets"] if name == NONTARGET else document["targets"][name]).append(pool.ids[row])
+    return document
+
+
+def explain_selection(
+    experiment: Experiment,
+    train_set: dict,
+    *,
+    against: str = "pool",
+    repair_limit: int = 0,
+    nontarget_share: float = 0.96,
+    n_jobs: int = -1,
+) -> tuple[dict, dict]:
+    """The per-clip report of a checked selection.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        Loaded with ``with_eval=False`` for ``against="pool"`` (then nothing of the eval set is read).
+    train_set : dict
+        A checked selection (:meth:`Experiment.check`).
+    against : {'pool', 'eval'}
+        What the frozen classifier is scored on (:mod:`selection.diagnosis.estimate`).
+    repair_limit : int
+        Most suspect or redundant picks to swap for unpicked pool clips (0: no repair).
+    nontarget_share : float
+        Pool mode: the nontargets' weight in the held-out clips (the eval set's share).
+    n_jobs : int
+        Threads for the scorings; the figures do not depend on it.
+
+    Returns
+    -------
+    document : dict
+        What ``explain.json`` holds.
+    extras : dict
+        ``repaired`` (a train.json document, or None) and ``map`` (the pool map's arrays).
+    """
+    from selection.scoring.experiment import selection_rows
+    from selection.scoring.provenance import harness
+
+    timings = {}
+    started = time.perf_counter()
+    pool = experiment.pool
+    class_names = experiment.class_names
+    rows = selection_rows(train_set, pool)
+    picked_ids = [pool.ids[row] for row in rows]
+    config = experiment.config
+    if against == "eval":
+        estimate = eval_estimate(experiment.evaluation, rows, len(pool.ids), config, class_names)
+    else:
+        estimate = pool_estimate(pool, rows, config, class_names, nontarget_share=nontarget_share)
+    timings["load"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    full = score_rows(estimate, pool, rows, n_jobs=n_jobs)
+    if full is None:
+        from selection.inputs.errors import BadInputError
+
+        raise BadInputError("train set: the picks hold a single class; the frozen classifier needs two to train")
+    without_each = leave_one_out(
+        estimate, pool, rows, n_jobs=n_jobs,
+        progress=lambda items: report_progress(items, desc="leaving each pick out", unit="picks"),
+    )  # fmt: skip
+    effects = full["score"] - without_each
+    timings["leave_one_out"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    evidence = gather_evidence(pool.matrix, pool.labels, rows, len(class_names))
+    verdict = verdicts(evidence, effects)
+    timings["evidence"] = time.perf_counter() - mark
+
+    order = sorted(range(len(rows)), key=lambda i: (np.isnan(effects[i]), np.nan_to_num(effects[i]), i))
+    rank_of = {index: rank for rank, index in enumerate(order, start=1)}
+    mapped = pool_map(pool.matrix, rows)
+    clips = []
+    for index in order:
+        clip = {
+            "rank": rank_of[index],
+            "id": picked_ids[index],
+            "label": class_names[pool.labels[rows[index]]],
+            "verdict": verdict[index],
+            "effect": None if np.isnan(effects[index]) else round(float(effects[index]), 6),
+            "score_without": None if np.isnan(without_each[index]) else round(float(without_each[index]), 6),
+            "neighbour_agreement": round(float(evidence.agreement[index]), 3),
+            "neighbours": dict(Counter(class_names[c] for c in evidence.neighbour_labels[index]).most_common()),
+            "own_probability": round(float(evidence.own_probability[index]), 4),
+            "predicted": class_names[int(evidence.predicted[index])],
+            "predicted_probability": round(float(evidence.predicted_probability[index]), 4),
+            "duplicate_of": picked_ids[evidence.duplicate_of[index]] if evidence.duplicate_of[index] >= 0 else None,
+            "duplicate_distance": round(float(evidence.duplicate_distance[index]), 4)
+            if evidence.duplicate_of[index] >= 0
+            else None,
+            "map": [round(float(v), 4) for v in mapped["picks"][index]],
+        }
+        clip["reasons"] = _reasons(
+            index, clip=clip, evidence=evidence, class_names=class_names, picked_ids=picked_ids,
+            metric=estimate.metric, n_picks=len(rows), duplicate_threshold=evidence.duplicate_threshold,
+        )  # fmt: skip
+        clips.append(clip)
+
+    mark = time.perf_counter()
+    suspects = [i for i in range(len(rows)) if verdict[i] == "suspect"]
+    kept = np.delete(rows, suspects)
+    without_suspects = score_rows(estimate, pool, kept, n_jobs=n_jobs) if suspects else None
+    repaired = None
+    repair_section = None
+    if repair_limit > 0:
+        removable = [i for i in order if verdict[i] == "suspect"] + [i for i in order if verdict[i] == "redundant"]
+        new_rows, swaps, _ = repair(
+            estimate, pool, rows, removable, limit=repair_limit, baseline=full["score"], n_jobs=n_jobs,
+            progress=lambda items: report_progress(items, desc="repairing", unit="picks"),
+        )  # fmt: skip
+        repaired = _document_of(new_rows, pool, class_names)
+        rescored = score_rows(estimate, pool, selection_rows(repaired, pool), n_jobs=n_jobs)
+        repair_section = {
+            "requested": repair_limit,
+            "candidates": int(len(estimate.candidates)),
+            "swaps": swaps,
+            "swapped": sum(1 for swap in swaps if swap["kept"]),
+            "estimate": _figures(rescored),
+        }
+    timings["what_if"] = time.perf_counter() - mark
+
+    tally = Counter(verdict)
+    document = {
+        "mode": against,
+        "note": EVAL_MODE_NOTE if against == "eval" else POOL_MODE_NOTE,
+        "metric": estimate.metric,
+        "seeds": estimate.seeds,
+        "n_picks": len(rows),
+        "estimate": {
+            "description": estimate.description,
+            "n_clips": len(estimate.scored_on.ids),
+            **_figures(full),
+        },
+        "verdicts": {name: tally.get(name, 0) for name in ("suspect", "redundant", "ok")},
+        "effect_spread": round(harm_spread(effects), 6),
+        "without_suspects": None
+        if without_suspects is None
+        else {"removed": len(suspects), "n_picks": int(len(kept)), **_figures(without_suspects)},
+        "clips": clips,
+        "words": _words(class_names, pool.labels, pool.labels[rows], full, without_suspects),
+        "repair": repair_section,
+        "map": {
+            "method": f"PCA fitted on {len(mapped['sample_rows'])} pool clips (fixed seed), picks projected onto it",
+            "explained_variance": [round(v, 4) for v in mapped["explained_variance"]],
+            "sample": [
+                [round(float(x), 3), round(float(y), 3), class_names[pool.labels[row]]]
+                for (x, y), row in zip(mapped["sample"], mapped["sample_rows"])
+            ],
+        },
+        "harness": harness(),
+    }
+    timings["total"] = time.perf_counter() - started
+    document["seconds"] = {name: round(value, 2) for name, value in timings.items()}
+    return document, {"repaired": repaired}
+
+
+def format_report(document: dict, *, top: int = 10) -> str:
+    """A short table for stdout: the estimate, the verdicts, the most harmful picks."""
+    estimate = document["estimate"]
+    lines = [
+        document["note"],
+        f"{document['metric']} {estimate['score']:.4f} ± {estimate['score_std']:.4f}: {estimate['description']}",
+    ]
+    if document["without_suspects"]:
+        lines.append(
+            f"without the {document['without_suspects']['removed']} suspect picks: "
+            f"{document['without_suspects']['score']:.4f}"
+        )
+    tally = document["verdicts"]
+    lines.append(f"verdicts: {tally['suspect']} suspect, {tally['redundant']} redundant, {tally['ok']} ok")
+    if document["repair"]:
+        repaired = document["repair"]
+        lines.append(
+            f"repair: {repaired['swapped']} of {len(repaired['swaps'])} picks swapped; "
+            f"estimate {repaired['estimate']['score']:.4f}"
+        )
+    lines.append(f"{'rank':>4}  {'verdict':<10}{'effect':>9}  {'label':<14}clip")
+    for clip in document["clips"][:top]:
+        effect = "n/a" if clip["effect"] is None else f"{clip['effect']:+.4f}"
+        lines.append(f"{clip['rank']:>4}  {clip['verdict']:<10}{effect:>9}  {clip['label']:<14}{clip['id']}")
+    return "\n".join(lines)

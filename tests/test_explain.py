@@ -1,0 +1,239 @@
+"""The per-clip report: pool mode reads no eval data, eval mode equals evaluate, planted faults are found."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selection import load_experiment
+from selection.datasets.faults import POOL_FAULTS_FILE, read_pool_faults
+from tests.conftest import eval_args, read_json, run_cli, write_config
+
+SIZE = 25
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A small built-in synthetic English experiment (with its fault truth), a config and a train.json."""
+    from selection.datasets.synthetic import CorpusParams
+    from selection.download import make_synthetic
+
+    root = tmp_path_factory.mktemp("explain")
+    make_synthetic(root, root / "data", params=CorpusParams(languages=("en",), scale=0.06))
+    write_config(root / "dataperf_speech_config.yaml", train_set_size_limit=SIZE)
+    experiment = load_experiment(root, config=root / "dataperf_speech_config.yaml", with_eval=False)
+    experiment.write(experiment.select("clean_coverage", SIZE), root / "train.json")
+    return root
+
+
+@pytest.fixture
+def workspace(corpus: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "ws"
+    shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns("data"))
+    return folder
+
+
+def explain_args(root: Path, *extra: str) -> list[str]:
+    return [
+        "-m", "selection.explain",
+        "--allowed_training_set", str(root / "allowed_training_set.yaml"),
+        "--train_embeddings_dir", str(root / "train_embeddings"),
+        "--eval_file", str(root / "eval.yaml"),
+        "--eval_embeddings_dir", str(root / "eval_embeddings"),
+        "--train_file", str(root / "train.json"),
+        "--config_file", str(root / "dataperf_speech_config.yaml"),
+        *extra,
+    ]  # fmt: skip
+
+
+def test_download_writes_the_pool_fault_truth(corpus: Path):
+    faults = read_pool_faults(corpus)
+    document = read_json(corpus / POOL_FAULTS_FILE)
+    allowed = load_experiment(corpus, with_eval=False).allowed
+    pool = {clip for ids in allowed["targets"].values() for clip in ids} | set(allowed["nontargets"])
+    assert faults and set(faults) <= pool
+    assert document["pool_clips"] == len(pool)
+    assert sum(document["counts"].values()) == len(faults)
+    # the corpus plants 12% mislabeled and 8% badly cut clips (a few draw their own word and stay clean)
+    assert 0.08 < document["counts"]["mislabeled"] / len(pool) < 0.16
+    assert 0.04 < (document["counts"]["silence"] + document["counts"]["neighbour"]) / len(pool) < 0.12
+
+
+def test_pool_mode_reads_no_eval_data(workspace: Path):
+    shutil.rmtree(workspace / "eval_embeddings")
+    (workspace / "eval.yaml").unlink()
+    done = run_cli(*explain_args(workspace))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "against the allowed pool only: no eval data was read"
+    report = read_json(workspace / "explain.json")
+    assert (report["mode"], report["n_picks"]) == ("pool", SIZE)
+    assert [clip["rank"] for clip in report["clips"]] == list(range(1, SIZE + 1))
+    effects = [clip["effect"] for clip in report["clips"] if clip["effect"] is not None]
+    assert effects == sorted(effects)
+    assert sum(report["verdicts"].values()) == SIZE
+    assert {word["word"] for word in report["words"]} == set(load_experiment(workspace, with_eval=False).class_names)
+    for clip in report["clips"]:
+        assert clip["verdict"] in ("suspect", "redundant", "ok")
+        assert any("nearest pool clips are labelled" in reason for reason in clip["reasons"])
+    page = (workspace / "explain.html").read_text()
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "(allowed pool only)" in page
+
+
+def test_eval_mode_is_evaluate_and_says_so(workspace: Path):
+    done = run_cli(*explain_args(workspace, "--against", "eval", "--outdir", str(workspace / "out")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("AGAINST THE EVAL SET")
+    report = read_json(workspace / "out" / "explain.json")
+    assert report["mode"] == "eval" and report["note"].startswith("AGAINST THE EVAL SET")
+    assert "<title>Per-clip report (AGAINST THE EVAL SET)</title>" in (workspace / "out" / "explain.html").read_text()
+    results = load_experiment(workspace, config=workspace / "dataperf_speech_config.yaml").score(
+        workspace / "train.json"
+    )
+    assert report["estimate"]["score"] == results["score"]
+    assert report["estimate"]["per_class"] == results["per_class"]
+    assert report["estimate"]["n_clips"] == results["n_eval"]
+
+
+def _planted(experiment, picked: dict, faults: dict, count: int) -> tuple[dict, list[str]]:
+    """``picked`` with ``count`` target picks swapped for unpicked mislabeled clips of the same label."""
+    taken = {clip for ids in picked["targets"].values() for clip in ids}
+    targets = {word: list(ids) for word, ids in picked["targets"].items()}
+    planted = []
+    for word, ids in targets.items():
+        wrong = [c for c in experiment.allowed["targets"][word] if faults.get(c) == "mislabeled" and c not in taken]
+        for slot in range(min(len(ids), len(wrong), 2)):
+            if len(planted) < count:
+                ids[slot] = wrong[slot]
+                planted.append(wrong[slot])
+    return {"targets": targets, "nontargets": list(picked["nontargets"])}, planted
+
+
+def test_planted_mislabeled_picks_are_found(corpus: Path):
+    experiment = load_experiment(corpus, config=corpus / "dataperf_speech_config.yaml", with_eval=False)
+    faults = read_pool_faults(corpus)
+    selection, planted = _planted(experiment, read_json(corpus / "train.json"), faults, 4)
+    assert len(planted) == 4
+    report = experiment.explain(selection)
+    flagged = {clip["id"] for clip in report["clips"][:8]} | {
+        clip["id"] for clip in report["clips"] if clip["verdict"] == "suspect"
+    }
+    assert sum(clip in flagged for clip in planted) >= 3
+    suspects = [clip for clip in report["clips"] if clip["verdict"] == "suspect"]
+    assert sum(1 for clip in suspects if clip["id"] in faults) >= len(suspects) / 2
+
+
+def _exit_line(function, args: list[str], capsys) -> tuple[int, str]:
+    """Run a command in-process as its ``__main__`` does: (exit code, last line on stderr)."""
+    from selection.cli import run_command
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        run_command(function, args)
+    return stopped.value.code, capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_the_same_error_lines_as_evaluate(workspace: Path, capsys):
+    from selection.evaluate import evaluate
+    from selection.explain import explain
+
+    document = read_json(workspace / "train.json")
+    for broken in (
+        {**document, "nontargets": document["nontargets"] + ["cat/common_voice_en_99999999.wav"]},
+        {**document, "targets": {**document["targets"], "nosuchword": []}},
+        [1, 2],
+    ):
+        (workspace / "train.json").write_text(json.dumps(broken))
+        explained = _exit_line(explain, explain_args(workspace)[2:], capsys)
+        evaluated = _exit_line(evaluate, eval_args(workspace)[1:], capsys)
+        assert explained == evaluated and explained[0] == 2
+    assert not (workspace / "explain.json").exists()
+    (workspace / "train.json").write_text(json.dumps(document))
+    for flags, message in (
+        (("--against", "both"), "--against: unknown 'both'"),
+        (("--repair", "-1"), "--repair: expected a number of picks"),
+        (("--audio_dir", str(workspace / "nowhere")), "--audio_dir: not found"),
+    ):
+        code, line = _exit_line(explain, explain_args(workspace, *flags)[2:], capsys)
+        assert code == 2 and message in line
+    done = run_cli(*explain_args(workspace, "--against", "both"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_repair_writes_a_checked_selection_beside_and_never_over_the_input(workspace: Path, capsys):
+    before = (workspace / "train.json").read_bytes()
+    done = run_cli(*explain_args(workspace, "--repair", "3"))
+    assert done.returncode == 0, done.stderr
+    assert (workspace / "train.json").read_bytes() == before
+    report = read_json(workspace / "explain.json")
+    repaired = read_json(workspace / "repaired_train.json")
+    experiment = load_experiment(workspace, config=workspace / "dataperf_speech_config.yaml")
+    assert experiment.check(repaired) == repaired
+    size = sum(map(len, repaired["targets"].values())) + len(repaired["nontargets"])
+    assert size == SIZE and report["repair"]["file"] == str(workspace / "repaired_train.json")
+    swapped = [swap for swap in report["repair"]["swaps"] if swap["kept"]]
+    original = {c for ids in read_json(workspace / "train.json")["targets"].values() for c in ids}
+    original |= set(read_json(workspace / "train.json")["nontargets"])
+    assert all(swap["removed"] in original and swap["added"] not in original for swap in swapped)
+    # the input is never the output
+    (workspace / "repaired_train.json").replace(workspace / "mine.json")
+    shutil.copy(workspace / "mine.json", workspace / "repaired_train.json")
+    from selection.explain import explain
+
+    args = explain_args(workspace, "--repair", "1")[2:]
+    args[args.index("--train_file") + 1] = str(workspace / "repaired_train.json")
+    code, line = _exit_line(explain, args, capsys)
+    assert code == 2 and "is also the input --train_file" in line
+    assert (workspace / "repaired_train.json").read_bytes() == (workspace / "mine.json").read_bytes()
+
+
+def _wav(path: Path, seed: int) -> None:
+    from scipy.io import wavfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wavfile.write(path, 16000, (np.random.default_rng(seed).normal(0, 3000, 16000)).astype(np.int16))
+
+
+def test_the_page_in_a_real_browser_has_players_and_the_json_ranking(workspace: Path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.skip("chromium and chromium-driver are missing (bash .ci/run installs them)")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    document = read_json(workspace / "train.json")
+    picks = [c for ids in document["targets"].values() for c in ids] + document["nontargets"]
+    for seed, clip in enumerate(picks[:-1]):
+        _wav(workspace / "audio" / clip, seed)
+    done = run_cli(*explain_args(workspace, "--audio_dir", str(workspace / "audio")))
+    assert done.returncode == 0, done.stderr
+    assert "1 of 25 picks have no readable recording" in done.stderr
+    report = read_json(workspace / "explain.json")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get((workspace / "explain.html").as_uri())
+        time.sleep(0.5)
+        assert browser.title == "Per-clip report (allowed pool only)"
+        rows = browser.find_elements(By.CSS_SELECTOR, "#clips tbody tr")
+        assert [row.get_attribute("data-clip") for row in rows] == [clip["id"] for clip in report["clips"]]
+        assert [row.find_element(By.CSS_SELECTOR, "td.verdict").text for row in rows] == [
+            clip["verdict"] for clip in report["clips"]
+        ]
+        players = browser.find_elements(By.TAG_NAME, "audio")
+        assert len(players) == SIZE - 1
+        assert all(player.get_attribute("src").startswith("data:audio/wav;base64,") for player in players)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "svg circle.pick")) == SIZE
+        assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+    finally:
+        browser.quit()
