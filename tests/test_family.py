@@ -37,11 +37,14 @@ def test_target_word_count_follows_target_clips():
 
 @pytest.fixture(scope="module")
 def family_run(tmp_path_factory) -> tuple[Path, object]:
+    """One family run; the CV baseline tries 3 x 3 candidates instead of 10 x 10 (what it picks is not tested here)."""
     root = tmp_path_factory.mktemp("family")
+    config = yaml.safe_load(Path(CONFIG).read_text())
+    (root / "config.yaml").write_text(yaml.safe_dump({**config, "cv_target_splits": 3, "cv_nontarget_splits": 3}))
     done = run_cli(
         "-m", "selection.bench", "--family", "--members", "gauss-3-targets",
         "--family_scale", SCALE, "--sizes", "25", "--algorithms", "random,clean_coverage",
-        "--family_dir", str(root / "family"), "--config_file", CONFIG, cwd=root,
+        "--family_dir", str(root / "family"), "--config_file", str(root / "config.yaml"), cwd=root,
     )  # fmt: skip
     return root, done
 
@@ -75,8 +78,9 @@ def test_family_bench_reuses_baseline_rows_only_for_the_same_data(family_run):
     root, _ = family_run
     again = run_cli(
         "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", SCALE,
-        "--sizes", "25", "--algorithms", "random", "--family_dir", str(root / "family"), "--config_file", CONFIG,
-        "--reuse", str(root / "family_results.json"), "--output", str(root / "again.json"), "--plot", "", cwd=root,
+        "--sizes", "25", "--algorithms", "random", "--family_dir", str(root / "family"),
+        "--config_file", str(root / "config.yaml"), "--reuse", str(root / "family_results.json"),
+        "--output", str(root / "again.json"), "--plot", "", cwd=root,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("(reused)") == 2
@@ -90,7 +94,8 @@ def test_family_bench_reuses_baseline_rows_only_for_the_same_data(family_run):
     changed = run_cli(
         "-m", "selection.bench", "--family", "--members", "gauss-3-targets", "--family_scale", SCALE,
         "--sizes", "25", "--metric", "macro_f1", "--algorithms", "random", "--family_dir", str(root / "family"),
-        "--config_file", CONFIG, "--reuse", str(root / "family_results.json"), "--output", str(root / "changed.json"),
+        "--config_file", str(root / "config.yaml"), "--reuse", str(root / "family_results.json"),
+        "--output", str(root / "changed.json"),
         "--plot", "", cwd=root,
     )  # fmt: skip
     assert changed.returncode == 0, changed.stderr

@@ -108,6 +108,9 @@ def test_the_spoken_corpus_is_deterministic():
         assert clips[word]["ids"] == again[word]["ids"]
         assert np.array_equal(clips[word]["vectors"], again[word]["vectors"])
         assert clips[word]["vectors"].shape[1] == 192
+        assert clips[word]["faults"] == again[word]["faults"]
+    faults = [kind for clip in clips.values() for kind in clip["faults"]]
+    assert set(faults) <= {"clean", "mislabeled", "truncated", "silence", "neighbour"} and "clean" in faults
 
 
 def test_a_word_sits_near_the_middle_of_its_clip():

@@ -2,7 +2,8 @@
 
 ``pool`` (the default; needs no eval data). The frozen classifier, trained on the picks, is
 scored on a *held-out part of the allowed pool*: a stratified sample of the clips the
-selection did not pick (the pool's class shares, at least a few dozen clips per class),
+selection did not pick (the pool's class shares, at least a few dozen clips per class, at most
+4,000 clips and at most half of each class),
 drawn with a fixed seed, in the configured metric and over every configured seed. Its
 confusion matrix is reweighted so that nontargets make up ``nontarget_share`` of the
 held-out clips (default 0.96, the eval sets' share in the benchmark's construction: the
@@ -77,11 +78,11 @@ def holdout_rows(labels: np.ndarray, picked_rows: np.ndarray, *, n_classes: int)
     """(held-out rows, candidate rows): a stratified sample of unpicked pool rows, and the rest."""
     rng = np.random.default_rng(HOLDOUT_SEED)
     unpicked = np.setdiff1d(np.arange(len(labels)), picked_rows)
-    share = min(1.0, HOLDOUT_CLIPS / max(1, len(unpicked)))
+    # at most half of each class's unpicked clips: the other half are the repair's candidates
+    share = min(0.5, HOLDOUT_CLIPS / max(1, len(unpicked)))
     held = []
     for class_id in range(n_classes):
         rows = unpicked[labels[unpicked] == class_id]
-        # at least a few dozen per class (when there are that many), but always leave half for repairs
         wanted = max(int(round(share * len(rows))), min(HOLDOUT_MIN_PER_CLASS, len(rows) // 2))
         held.append(rng.choice(rows, size=min(wanted, len(rows)), replace=False))
     held_rows = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)

@@ -74,11 +74,11 @@ def _map_svg(document: dict, colours: dict[str, str]) -> str:
         dots.append(f'<circle cx="{px}" cy="{py}" r="1.8" fill="{colours.get(word, "#000")}" fill-opacity="0.5"/>')
     for (x, y), clip in picks:
         px, py = place(x, y)
-        ring = VERDICT_COLOURS["suspect"] if clip["verdict"] == "suspect" else "#202124"
-        size = 6 if clip["verdict"] == "suspect" else 4.5
+        if clip["verdict"] == "suspect":
+            dots.append(f'<circle cx="{px}" cy="{py}" r="10" fill="none" stroke="#202124" stroke-width="2.5"/>')
         dots.append(
-            f'<circle class="pick {_text(clip["verdict"])}" cx="{px}" cy="{py}" r="{size}" '
-            f'fill="{colours.get(clip["label"], "#000")}" stroke="{ring}" stroke-width="2">'
+            f'<circle class="pick {_text(clip["verdict"])}" cx="{px}" cy="{py}" r="5" '
+            f'fill="{colours.get(clip["label"], "#000")}" stroke="#202124" stroke-width="1.5">'
             f"<title>#{clip['rank']} {_text(clip['id'])} ({_text(clip['label'])}, {_text(clip['verdict'])})</title>"
             "</circle>"
         )
@@ -92,7 +92,7 @@ def _map_svg(document: dict, colours: dict[str, str]) -> str:
         f'aria-label="map of the pool">{"".join(dots)}</svg>'
         f"<p>{legend}</p><p><small>{_text(document['map']['method'])}; the axes show "
         f"{variance[0]:.0%} and {variance[1] if len(variance) > 1 else 0:.0%} of the variance. "
-        "Small dots: pool clips; large dots: picks (red ring: suspect).</small></p>"
+        "Small dots: pool clips; large dots: picks; a wide ring marks a suspect pick.</small></p>"
     )
 
 
@@ -179,7 +179,8 @@ small {{ color: #5f6368; }}
 <body>
 <h1>{_text(title)}</h1>
 <p class="banner{" eval" if eval_mode else ""}">{_text(document["note"])}</p>
-<p>Selection <code>{_text(train_file)}</code>: {document["n_picks"]} picks. {_text(estimate["description"])}.</p>
+<p>Selection <code>{_text(train_file)}</code>: {document["n_picks"]} picks,
+{_text(estimate["description"])}.</p>
 <h2>Estimate</h2>
 <ul>
 <li>{_text(document["metric"])}: <b>{estimate["score"]:.4f}</b> (std {estimate["score_std"]:.4f} over seeds);

@@ -47,11 +47,14 @@ def repair(
     *,
     limit: int,
     baseline: float,
+    in_file_order: Callable[[np.ndarray], np.ndarray],
     n_jobs: int = -1,
     progress: Callable = iter,
 ) -> tuple[np.ndarray, list[dict], float]:
     """Up to ``limit`` swaps, trying the picks at ``order`` (indices into ``rows``) in turn.
 
+    ``in_file_order`` puts a set of rows in the order ``evaluate`` would train on them once written
+    as a ``train.json``, so each trial's estimate is the one the written file gets.
     Returns (the repaired rows, one record per pick tried, the final estimate).
     """
     rows = rows.copy()
@@ -65,7 +68,7 @@ def repair(
         for candidate in ranked:
             trial = rows.copy()
             trial[index] = candidate
-            figures = score_rows(estimate, pool, trial, n_jobs=n_jobs)
+            figures = score_rows(estimate, pool, in_file_order(trial), n_jobs=n_jobs)
             if figures is not None and figures["score"] > best_score:
                 best_score, best_row = figures["score"], int(candidate)
         record = {"removed": pool.ids[rows[index]], "label": estimate.class_names[label], "tried": len(ranked)}

@@ -47,6 +47,11 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], picked
     sentences = []
     if clip["effect"] is None:
         sentences.append("it cannot be left out: it is the only pick of its class, so no classifier trains without it")
+    elif round(clip["effect"], 4) == 0:
+        sentences.append(
+            f"leaving it out changes the estimated {metric} by less than 0.0001 "
+            f"(rank {clip['rank']} of {n_picks}; 1 is the most harmful)"
+        )
     else:
         direction = "lowers" if clip["effect"] > 0 else "raises"
         sentences.append(
@@ -55,7 +60,7 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], picked
         )
     counts = Counter(class_names[c] for c in evidence.neighbour_labels[index])
     own = counts.get(label, 0)
-    sentence = f"{own} of its {NEIGHBOURS} nearest pool clips are labelled {label}"
+    sentence = f"{own} of its {NEIGHBOURS} nearest pool clips {'is' if own == 1 else 'are'} labelled {label}"
     others = [(name, n) for name, n in counts.most_common() if name != label]
     if others and others[0][1] >= max(2, own):
         sentence += f"; {others[0][1]} are labelled {others[0][0]}"
@@ -211,6 +216,7 @@ def explain_selection(
         removable = [i for i in order if verdict[i] == "suspect"] + [i for i in order if verdict[i] == "redundant"]
         new_rows, swaps, _ = repair(
             estimate, pool, rows, removable, limit=repair_limit, baseline=full["score"], n_jobs=n_jobs,
+            in_file_order=lambda trial: selection_rows(_document_of(trial, pool, class_names), pool),
             progress=lambda items: report_progress(items, desc="repairing", unit="picks"),
         )  # fmt: skip
         repaired = _document_of(new_rows, pool, class_names)
