@@ -178,4 +178,4 @@ def test_the_package_has_no_import_cycle():
             visit(module, [])
     assert cycles == []
     top = sorted(path.name for path in (REPO / "selection").iterdir() if not path.name.startswith(("_", ".")))
-    assert len(top) <= 20, top
+    assert len(top) <= 24, top  # 11 commands, the plugin API (3), 6 subpackages, cli, progress, version

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,9 +16,6 @@ from selection.diagnosis.evidence import NEIGHBOURS, gather_evidence, harm_sprea
 from selection.diagnosis.projection import pool_map
 from selection.diagnosis.repair import repair
 from selection.progress import report_progress
-
-if TYPE_CHECKING:
-    from selection.scoring.experiment import Experiment
 
 EVAL_MODE_NOTE = (
     "AGAINST THE EVAL SET: these figures use evaluation data (for organisers after a challenge, and research); "
@@ -111,7 +107,7 @@ def _document_of(rows: np.ndarray, pool, class_names: list[str]) -> dict:
 
 
 def explain_selection(
-    experiment: Experiment,
+    experiment,
     train_set: dict,
     *,
     against: str = "pool",
@@ -143,7 +139,7 @@ def explain_selection(
     extras : dict
         ``repaired`` (a train.json document, or None) and ``map`` (the pool map's arrays).
     """
-    from selection.scoring.experiment import selection_rows
+    from selection.inputs.rows import selection_rows
     from selection.scoring.provenance import harness
 
     timings = {}
