@@ -86,7 +86,7 @@ def explain(
     from selection.diagnosis.page import audio_data_uri, render_page
     from selection.diagnosis.report import format_report
     from selection.inputs.load import DOWNLOAD_HINT, SELECT_HINT, load_config, require_inputs
-    from selection.inputs.validation import check_n_jobs, check_positive_int
+    from selection.inputs.validation import check_fraction, check_n_jobs, check_positive_int
     from selection.inputs.write import check_output_dir, check_output_file, write_bytes_atomic, write_json_atomic
     from selection.scoring.experiment import load_experiment
 
@@ -94,14 +94,7 @@ def explain(
         raise BadInputError(f"command line: --against: unknown {against!r}; expected pool or eval")
     if isinstance(repair, bool) or not isinstance(repair, int) or repair < 0:
         raise BadInputError(f"command line: --repair: expected a number of picks (0 or more); got {repair!r}")
-    if (
-        isinstance(nontarget_share, bool)
-        or not isinstance(nontarget_share, (int, float))
-        or not (0 < nontarget_share < 1)
-    ):
-        raise BadInputError(
-            f"command line: --nontarget_share: expected a number between 0 and 1; got {nontarget_share!r}"
-        )
+    nontarget_share = check_fraction(nontarget_share, file="command line", key="--nontarget_share")
     if language is not None:
         language = check_language(language)
     defaults = experiment_paths(language, workspace=DEFAULT_WORKSPACE, data_dir=data_dir)

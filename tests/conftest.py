@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -218,3 +219,31 @@ def published_like_archives(mirror: Path, tmp_path: Path) -> None:
                 if path.is_file():
                     inside = path.relative_to(experiment)
                     bundle.write(path, f"dataperf_{language}_data/{inside}" if nested else str(inside))
+
+
+@contextlib.contextmanager
+def headless_chromium(*arguments: str):
+    """A headless Chromium driven by selenium, logging the browser console; skips when it is missing."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.skip(
+            "chromium and chromium-driver are missing (apt-get install chromium chromium-driver; bash .ci/run does)"
+        )
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", *arguments):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def console_errors(browser) -> list:
+    """The browser console's SEVERE entries so far."""
+    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]

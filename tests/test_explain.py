@@ -13,7 +13,7 @@ import pytest
 
 from selection import load_experiment
 from selection.datasets.faults import POOL_FAULTS_FILE, read_pool_faults
-from tests.conftest import eval_args, read_json, run_cli, write_config
+from tests.conftest import console_errors, eval_args, headless_chromium, read_json, run_cli, write_config
 
 SIZE = 25
 
@@ -201,11 +201,6 @@ def _wav(path: Path, seed: int) -> None:
 
 
 def test_the_page_in_a_real_browser_has_players_and_the_json_ranking(workspace: Path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("chromium and chromium-driver are missing (bash .ci/run installs them)")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     document = read_json(workspace / "train.json")
@@ -216,13 +211,7 @@ def test_the_page_in_a_real_browser_has_players_and_the_json_ranking(workspace: 
     assert done.returncode == 0, done.stderr
     assert "1 of 25 picks have no readable recording" in done.stderr
     report = read_json(workspace / "explain.json")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with headless_chromium() as browser:
         browser.get((workspace / "explain.html").as_uri())
         time.sleep(0.5)
         assert browser.title == "Per-clip report (allowed pool only)"
@@ -235,6 +224,4 @@ def test_the_page_in_a_real_browser_has_players_and_the_json_ranking(workspace: 
         assert len(players) == SIZE - 1
         assert all(player.get_attribute("src").startswith("data:audio/wav;base64,") for player in players)
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg circle.pick")) == SIZE
-        assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
-    finally:
-        browser.quit()
+        assert console_errors(browser) == []

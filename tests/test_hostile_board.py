@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_dataset, read_json, run_cli, write_config
+from tests.conftest import console_errors, headless_chromium, make_dataset, read_json, run_cli, write_config
 from tests.test_bad_input import assert_clean_failure
 
 pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("hostile-board")]
@@ -174,27 +174,14 @@ def test_no_markup_runs_in_the_page(board: Path):
 
 
 def test_the_hostile_page_in_a_real_browser(board: Path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("chromium and chromium-driver are missing (bash .ci/run installs them)")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with headless_chromium() as browser:
         browser.get((board / "leaderboard.html").as_uri())
         time.sleep(0.5)
         assert browser.title == "dataperf-speech leaderboard"
         assert browser.find_elements(By.TAG_NAME, "img") == []
-        assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
-    finally:
-        browser.quit()
+        assert console_errors(browser) == []
 
 
 def test_planted_forged_and_unreadable_stored_results_are_rescored(board: Path, tmp_path: Path, hostile: Path):

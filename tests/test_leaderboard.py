@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, quick_start_workspace, read_json, run_cli
+from tests.conftest import REPO, console_errors, headless_chromium, quick_start_workspace, read_json, run_cli
 from tests.test_bad_input import assert_clean_failure
 
 pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("leaderboard")]
@@ -333,27 +333,12 @@ def test_missing_data_is_the_organisers_error(organiser: Path, tmp_path: Path):
 
 
 def test_the_page_in_a_real_browser(local_board: Path, tmp_path: Path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip(
-            "chromium and chromium-driver are missing (apt-get install chromium chromium-driver; bash .ci/run does)"
-        )
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,2400"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with headless_chromium("--window-size=1200,2400") as browser:
         browser.get((local_board / "leaderboard.html").as_uri())
         assert browser.title == "dataperf-speech leaderboard"
-        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-        assert errors == []
+        assert console_errors(browser) == []
         rows = _rows(local_board)
         for section in browser.find_elements(By.CSS_SELECTOR, "section.board"):
             language, size = section.get_attribute("data-language"), int(section.get_attribute("data-size"))
@@ -374,8 +359,6 @@ def test_the_page_in_a_real_browser(local_board: Path, tmp_path: Path):
         assert len(problems) == sum(row["status"] != "scored" for row in rows)
         browser.save_screenshot(str(tmp_path / "leaderboard.png"))
         shutil.copy(tmp_path / "leaderboard.png", local_board / "leaderboard-screenshot.png")
-    finally:
-        browser.quit()
 
 
 # --- uncertainty and provenance -------------------------------------------------------------------

@@ -128,42 +128,6 @@ def pool_estimate(
     )
 
 
-def weighted_scores(truth: np.ndarray, predictions: list[np.ndarray], estimate: Estimate) -> dict:
-    """:func:`score_predictions`'s figures from confusion matrices whose true-class rows are weighted."""
-    from selection.scoring.metrics import METRICS, confusion_counts, per_class_figures
-
-    n_classes = len(estimate.class_names)
-    weights = estimate.class_weights[:, None]
-    both = {name: [] for name in METRICS}
-    class_figures = np.zeros((3, n_classes))
-    for predicted in predictions:
-        counts = confusion_counts(truth, predicted, n_classes) * weights
-        for name, compute in METRICS.items():
-            both[name].append(compute(counts))
-        precision, recall, f1, _ = per_class_figures(counts)
-        class_figures += np.array([precision, recall, f1])
-    class_figures /= len(predictions)
-    support = np.bincount(truth, minlength=n_classes)
-    scores = both[estimate.metric]
-    return {
-        "metric": estimate.metric,
-        "score": float(np.mean(scores)),
-        "score_std": float(np.std(scores)),
-        "per_seed": [{"seed": seed, "score": score} for seed, score in zip(estimate.seeds, scores)],
-        "macro_f1": float(np.mean(both["macro_f1"])),
-        "balanced_accuracy": float(np.mean(both["balanced_accuracy"])),
-        "per_class": {
-            name: {
-                "precision": float(class_figures[0, i]),
-                "recall": float(class_figures[1, i]),
-                "f1": float(class_figures[2, i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(estimate.class_names)
-        },
-    }
-
-
 def eval_estimate(evaluation: LabelledVectors, picked_rows: np.ndarray, pool_size: int, config: dict,
                   class_names: list[str]) -> Estimate:  # fmt: skip
     """Score against the eval set, as ``evaluate`` does."""
@@ -187,14 +151,13 @@ def score_rows(estimate: Estimate, pool: LabelledVectors, rows: np.ndarray, *, n
     if len(np.unique(labels)) < 2:
         return None
     predictions = predict_shared(pool.matrix[rows], labels, estimate.scored_on.matrix, estimate.seeds, n_jobs=n_jobs)
-    if estimate.class_weights is not None:
-        return weighted_scores(estimate.scored_on.labels, predictions, estimate)
     return score_predictions(
         estimate.scored_on.labels,
         predictions,
         seeds=estimate.seeds,
         metric=estimate.metric,
         class_names=estimate.class_names,
+        class_weights=estimate.class_weights,
     )
 
 

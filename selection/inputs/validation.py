@@ -288,6 +288,13 @@ def check_positive_int(value: Any, *, file: str, key: str) -> int:
     return int(value)
 
 
+def check_fraction(value: Any, *, file: str, key: str) -> float:
+    """A number strictly between 0 and 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise BadInputError(f"{file}: {key}: expected a number between 0 and 1; got {_short(value)}")
+    return float(value)
+
+
 def check_n_jobs(value: Any, *, file: str, key: str) -> int:
     """A worker count: a positive integer, or -1 for every core (joblib's convention)."""
     if value == -1 and not isinstance(value, bool):

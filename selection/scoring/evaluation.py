@@ -68,25 +68,32 @@ def score_predictions(
     seeds: list[int],
     metric: str,
     class_names: list[str],
+    class_weights: np.ndarray | None = None,
 ) -> dict:
     """The results document: score, per-seed scores, both metrics, per-class figures.
 
     Per-class precision, recall and F1 are means over seeds; the confusion matrix
     sums the seeds' matrices (rows: true class, columns: predicted class).
+    ``class_weights`` (the per-clip report's pool estimate only; never the benchmark's score)
+    weights each true class's row of the confusion matrix before any figure is computed;
+    supports and the confusion matrix stay counts.
     """
     n_classes = len(class_names)
     per_seed = []
     both = {name: [] for name in METRICS}
     class_figures = np.zeros((3, n_classes))
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    support = np.bincount(np.asarray(truth, dtype=np.int64), minlength=n_classes)
     for seed, predicted in zip(seeds, predictions):
         counts = confusion_counts(truth, predicted, n_classes)
+        confusion += counts
+        if class_weights is not None:
+            counts = counts * class_weights[:, None]
         for name, compute in METRICS.items():
             both[name].append(compute(counts))
         per_seed.append({"seed": seed, "score": both[metric][-1]})
-        precision, recall, f1, support = per_class_figures(counts)
+        precision, recall, f1, _ = per_class_figures(counts)
         class_figures += np.array([precision, recall, f1])
-        confusion += counts
     class_figures /= len(seeds)
     return {
         "metric": metric,

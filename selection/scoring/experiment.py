@@ -525,22 +525,16 @@ class Experiment:
             ``repair`` and ``map``.
         """
         from selection.diagnosis.report import explain_selection
+        from selection.inputs.validation import check_fraction
 
         if against not in ("pool", "eval"):
             raise BadInputError(f"explain(): against: unknown {against!r}; expected pool or eval")
         if against == "eval":
             self._require_eval()
-        if (
-            isinstance(nontarget_share, bool)
-            or not isinstance(nontarget_share, (int, float))
-            or not (0 < nontarget_share < 1)
-        ):
-            raise BadInputError(
-                f"explain(): nontarget_share: expected a number between 0 and 1; got {nontarget_share!r}"
-            )
+        nontarget_share = check_fraction(nontarget_share, file="explain()", key="nontarget_share")
         checked = self.check(train_set, limit=limit)
         document, extras = explain_selection(
-            self, checked, against=against, repair_limit=repair, nontarget_share=float(nontarget_share), n_jobs=n_jobs
+            self, checked, against=against, repair_limit=repair, nontarget_share=nontarget_share, n_jobs=n_jobs
         )
         report = Report(document)
         report.repaired = extras["repaired"]
