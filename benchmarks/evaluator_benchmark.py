@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/evaluator_benchmark.py [--workspace workspace/] [--repeats 3] [--sizes 25,60]
         [--algorithms random,clean_coverage,cross_validation] [--scale 1.0] [--output benchmark.json]
-        [--whole_process_only]
+        [--whole_process_only] [--breakdown_only]
 
 Builds the default experiment if absent (``selection.download``; ``--scale`` below 1 for a quick
 check), then measures, as medians over ``--repeats`` runs:
@@ -13,6 +13,11 @@ check), then measures, as medians over ``--repeats`` runs:
   ``eval.py --cache_dir off``, ``eval.py`` with a warm cache, and the straightforward recipe
   (``benchmarks/straightforward_recipe.py``: PyYAML, pyarrow and scikit-learn as written, no harness
   code); their scores must be equal (``--whole_process_only`` stops there);
+
+where one scoring's time goes after loading (``breakdown``): each step of the shared-work path on
+one thread (float64 conversion, SVC fits, logistic regression fit, libsvm's decision values, the
+per-seed probabilities, the logistic regression's probabilities, the vote, the metrics) and whole
+scorings on one thread and on every core (``--breakdown_only`` stops there);
 
 and, each in a fresh process and timed after imports:
 
@@ -169,6 +174,85 @@ def _as_list(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [p for p in str(value).split(",") if p]
 
 
+def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
+    """Where one scoring's time goes, after loading: each step of the shared-work path on one thread.
+
+    The steps are those of :func:`selection.scoring.fast_predict.predict_shared` run one after the
+    other on the whole eval set (chunks of ``CHUNK_ROWS``): converting rows to float64, the SVC fits
+    (every seed) and the logistic regression fit, libsvm's decision values, the per-seed
+    probabilities, the logistic regression's probabilities, the vote, and the metrics; then a whole
+    ``Experiment.score`` with one thread and with every core. Medians over ``repeats``.
+    """
+    import warnings
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import LabelEncoder
+    from threadpoolctl import threadpool_limits
+
+    from selection.scoring import fast_predict
+    from selection.scoring.evaluation import score_predictions
+    from selection.scoring.experiment import load_experiment
+
+    experiment = load_experiment(folder, config=folder / "dataperf_speech_config.yaml", cache_dir="off")
+    checked = experiment.check(train_file, limit=size)
+    evaluation = experiment.evaluation
+    train = experiment._train_vectors(checked, dim=evaluation.matrix.shape[1])
+    seeds = experiment.config["eval_random_seeds"]
+    chunks = range(0, len(evaluation.ids), fast_predict.CHUNK_ROWS)
+    steps: dict[str, list[float]] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        steps.setdefault(name, []).append(now - clock[0])
+        clock[0] = now
+
+    for _ in range(repeats):
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            encoder = LabelEncoder().fit(train.labels)
+            encoded = encoder.transform(train.labels)
+            n_classes = len(encoder.classes_)
+            clock[0] = time.perf_counter()
+            svcs = [fast_predict._fit_svc(train.matrix, encoded, seed) for seed in seeds]
+            lap("svc_fits")
+            logistic = LogisticRegression(random_state=seeds[0]).fit(train.matrix, encoded)
+            lap("logistic_fit")
+            rows = [evaluation.matrix[start : start + fast_predict.CHUNK_ROWS].astype(np.float64) for start in chunks]
+            lap("convert_float64")
+            decision = [fast_predict._raw_decision(svcs[0], part) for part in rows]
+            lap("decision_values")
+            probabilities = [
+                [fast_predict.svc_probabilities(d, svc.probA_, svc.probB_, n_classes) for d in decision] for svc in svcs
+            ]
+            lap("svc_probabilities")
+            logistic_proba = [logistic.predict_proba(part) for part in rows]
+            lap("logistic_probabilities")
+            predictions = [
+                encoder.classes_[
+                    np.concatenate([np.argmax((p + q) / 2, axis=1) for p, q in zip(seed_proba, logistic_proba)])
+                ]
+                for seed_proba in probabilities
+            ]
+            lap("vote")
+            score_predictions(
+                evaluation.labels, predictions, seeds=seeds, metric="macro_f1", class_names=experiment.class_names
+            )
+            lap("metrics")
+        experiment.score(checked, limit=size, n_jobs=1)
+        lap("score_one_thread")
+        experiment.score(checked, limit=size, n_jobs=-1)
+        lap("score_every_core")
+    return {"size": size, "n_eval": len(evaluation.ids), **{name: statistics.median(v) for name, v in steps.items()}}
+
+
+BREAKDOWN_STEPS = (
+    "convert_float64", "svc_fits", "logistic_fit", "decision_values", "svc_probabilities", "logistic_probabilities",
+    "vote", "metrics",
+)  # fmt: skip
+
+
 def run_benchmark(
     workspace: str = "workspace/",
     repeats: int = 3,
@@ -177,6 +261,7 @@ def run_benchmark(
     scale: float = 1.0,
     output: str = "benchmark.json",
     whole_process_only: bool = False,
+    breakdown_only: bool = False,
 ) -> None:
     """See the module docstring."""
     from selection.download import download
@@ -224,6 +309,10 @@ def run_benchmark(
             if train_file is None:
                 train_file = folder / f".benchmark_train_{size}.json"
                 write_json_atomic(train_file, train_set)
+        report.setdefault("breakdown", []).append(breakdown(folder, train_file, size, repeats))
+        if breakdown_only:
+            train_file.unlink()
+            continue
         report.setdefault("whole_process", []).append(whole_process(folder, size, train_file, repeats))
         if whole_process_only:
             train_file.unlink()
@@ -278,7 +367,26 @@ def measure(**options) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [
+    lines = []
+    if report.get("breakdown"):
+        lines += [
+            "One scoring after loading, step by step on one thread (medians), then whole scorings:",
+            "",
+            "| size | " + " | ".join(f"{step} s" for step in BREAKDOWN_STEPS) + " | sum s | score, 1 thread s "
+            "| score, every core s |",
+            "| ---: |" + " ---: |" * (len(BREAKDOWN_STEPS) + 3),
+        ]
+        for row in report["breakdown"]:
+            cells = " | ".join(f"{row[step]:.3f}" for step in BREAKDOWN_STEPS)
+            total = sum(row[step] for step in BREAKDOWN_STEPS)
+            lines.append(
+                f"| {row['size']} | {cells} | {total:.3f} | {row['score_one_thread']:.3f} | "
+                f"{row['score_every_core']:.3f} |"
+            )
+        lines.append("")
+    if not report.get("whole_process"):
+        return "\n".join(lines)
+    lines += [
         "Whole processes, Python start to results written (medians):",
         "",
         "| size | import eval s | eval.py --cache_dir off s | eval.py warm cache s | straightforward recipe s | "
