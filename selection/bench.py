@@ -376,6 +376,12 @@ def summarize_margins(rows: list[dict]) -> dict:
                 "worst_cell": f"{worst['member']} @ {worst['size']} {worst['metric']}",
                 "seconds_over_cv": round(sum(r["selection_seconds"] for r in own) / max(cv_seconds, 1e-9), 3),
             }
+            truth = [r for r in own if r.get("pool_badly_cut")]
+            if truth:
+                # the worst cell's badly cut share of the picks over the pool's own share (below 1: fewer than the pool)
+                summary[algorithm][half]["badly_cut_over_pool_max"] = round(
+                    max(r["badly_cut_picks"] / r["pool_badly_cut"] for r in truth), 3
+                )
     return summary
 
 
@@ -392,14 +398,17 @@ def format_family(rows: list[dict], summary: dict) -> str:
         lines.append(f"| {member} | {half} | {size} | {metric_name} | {baseline:.3f} | {margins} |")
     lines += [
         "",
-        "| algorithm | half | cells | min | median | max | worst cell | time / CV's |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| algorithm | half | cells | min | median | max | worst cell | time / CV's "
+        "| badly cut picks / pool rate, max |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for algorithm, halves in summary.items():
         for half, figures in halves.items():
+            ratio = figures.get("badly_cut_over_pool_max")
             lines.append(
                 f"| {algorithm} | {half} | {figures['cells']} | {figures['min']:+.3f} | {figures['median']:+.3f} "
-                f"| {figures['max']:+.3f} | {figures['worst_cell']} | {figures['seconds_over_cv']:.2f} |"
+                f"| {figures['max']:+.3f} | {figures['worst_cell']} | {figures['seconds_over_cv']:.2f} | "
+                f"{'n/a' if ratio is None else f'{ratio:.2f}'} |"
             )
     return "\n".join(lines)
 

@@ -24,7 +24,8 @@ def test_the_family_has_both_halves_and_every_kind_of_member():
     assert {member.half for member in MEMBERS} == set(HALVES)
     assert {member.language for member in MEMBERS if member.source == "spoken"} == {"en", "pt", "id"}
     target_counts = {len(member.changes.get("target_clips", CorpusParams().target_clips)) for member in MEMBERS}
-    assert min(target_counts) == 3 and max(target_counts) == 8
+    assert min(target_counts) == 2 and max(target_counts) == 8
+    assert {member.half for member in MEMBERS if member.pool_coverage < 0.5} == set(HALVES)
 
 
 def test_target_word_count_follows_target_clips():

@@ -2,8 +2,10 @@
 
 A default algorithm tuned on the three built-in experiments (one generator, one setting) can lead
 there and nowhere else. The family varies what an algorithm meets in practice: how much words
-overlap, the pool's size and fault rates, the number of target words (3 to 8), few to many
-nontarget words, and real synthesized speech (the spoken corpus, one member per language).
+overlap, the pool's size and fault rates, the number of target words (2 to 8), few to many
+nontarget words, how much of the eval set's nontarget vocabulary the pool holds (half, or a
+quarter to a third together with few targets), and real synthesized speech (the spoken corpus,
+one member per language).
 
 Members are split in two halves: settings are chosen on ``tune`` and figures are quoted on
 ``report``. Gaussian members are built at a reduced scale so that the cross-validation baseline,
@@ -36,6 +38,7 @@ class Member:
     source: str = "gaussian"
     language: str = "en"
     changes: dict = field(default_factory=dict)
+    pool_coverage: float = 0.5  # share of the nontarget words that the pool holds (the rest are eval-only)
 
 
 MEMBERS = (
@@ -57,6 +60,33 @@ MEMBERS = (
     ),
     Member("gauss-few-nontargets", "tune", changes={"seed": 12, "nontarget_words": 40, "rare_words": 5}),
     Member("gauss-many-nontargets", "report", changes={"seed": 13, "nontarget_words": 400, "rare_words": 60}),
+    # few targets, and a pool that holds only a small part of the eval set's nontarget vocabulary
+    Member(
+        "gauss-3-targets-low-coverage",
+        "tune",
+        changes={"seed": 14, "target_clips": (1800, 900, 500), "nontarget_words": 90, "rare_words": 10},
+        pool_coverage=1 / 3,
+    ),  # fmt: skip
+    Member(
+        "gauss-3-targets-low-coverage-b",
+        "report",
+        language="pt",
+        changes={"seed": 15, "target_clips": (1500, 1000, 600), "nontarget_words": 120, "rare_words": 10},
+        pool_coverage=0.25,
+    ),  # fmt: skip
+    Member(
+        "gauss-2-targets-low-coverage",
+        "tune",
+        language="id",
+        changes={"seed": 16, "target_clips": (1600, 700), "nontarget_words": 100, "rare_words": 10},
+        pool_coverage=0.3,
+    ),  # fmt: skip
+    Member(
+        "gauss-5-targets-low-coverage",
+        "report",
+        changes={"seed": 17, "nontarget_words": 90, "rare_words": 10},
+        pool_coverage=1 / 3,
+    ),  # fmt: skip
     Member("spoken-en", "tune", source="spoken", language="en"),
     Member("spoken-pt", "report", source="spoken", language="pt"),
     Member("spoken-id", "report", source="spoken", language="id"),
@@ -114,8 +144,8 @@ def member_experiment(
             member.language,
             built,
             targets=plans[member.language].targets,
-            known_words=params.nontarget_words // 2,
-            unknown_words=params.nontarget_words - params.nontarget_words // 2,
+            known_words=round(params.nontarget_words * member.pool_coverage),
+            unknown_words=params.nontarget_words - round(params.nontarget_words * member.pool_coverage),
             clips_per_word=params.experiment_clips_per_word(),
         )
         built.rename(folder)
