@@ -35,6 +35,7 @@ def test_the_walkthrough_runs_and_writes_six_checked_files(tmp_path: Path):
         output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
     )
     assert "scored in" in text and "NearMedian" in text
+    assert "Report(pool: macro_f1=" in text and "suspect" in text
     assert any("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
 
     from selection import load_experiment
