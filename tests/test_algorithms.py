@@ -104,3 +104,46 @@ def test_medoids_are_members_and_central():
     medoids = pick_medoids(points, rows, 3, seed=0, max_rows=1000)
     assert sorted(set(medoids.tolist()) & set(rows.tolist())) == sorted(medoids.tolist())
     assert sorted(np.argmin(np.linalg.norm(points[medoids][:, None] - centres, axis=2), axis=1).tolist()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "balanced_accuracy"])
+def test_cross_validation_picks_what_the_recipe_as_written_picks(tmp_path, metric: str):
+    """Each candidate scored by fitting the VotingClassifier and scikit-learn's metric, as the benchmark does."""
+    import warnings
+
+    from selection.implementations import cross_validation_selection as cv
+    from selection.scoring.evaluation import frozen_classifier, metric_value
+
+    root = tmp_path / "pool"
+    make_dataset(
+        root, pool_per_target=(30, 22, 16), nontarget_words=("cat", "dog", "tree", "house", "sun"), per_word=12
+    )
+    allowed = load_sample_ids(root / "allowed_training_set.yaml")
+    vectors = load_vectors(allowed, root / "train_embeddings", class_names=class_names_of(allowed))
+    matrix, labels = vectors.matrix, vectors.labels
+
+    def as_written(budget: int, seed: int) -> np.ndarray:
+        target_rows, nontarget_rows = np.flatnonzero(labels != 0), np.flatnonzero(labels == 0)
+        n_targets, n_nontargets = int(budget * cv.TARGET_FRACTION), int(budget * (1 - cv.TARGET_FRACTION))
+        best_score, best = -np.inf, None
+        for t_train, t_held in cv._subset_splitter(labels[target_rows], n_targets, 4, seed).split(
+            target_rows, labels[target_rows]
+        ):
+            for n_train, n_held in cv._subset_splitter(labels[nontarget_rows], n_nontargets, 4, seed).split(
+                nontarget_rows, labels[nontarget_rows]
+            ):
+                train = np.concatenate([target_rows[t_train], nontarget_rows[n_train]])
+                held = np.concatenate([target_rows[t_held], nontarget_rows[n_held]])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    predicted = frozen_classifier(seed).fit(matrix[train], labels[train]).predict(matrix[held])
+                score = metric_value(metric, labels[held], predicted)
+                if score > best_score:
+                    best_score, best = score, train
+        return best
+
+    for budget, seed in ((12, 3), (20, 11)):
+        chosen = cv.select_by_cross_validation(
+            matrix, labels, budget, seed=seed, metric=metric, target_splits=4, nontarget_splits=4
+        )
+        assert np.array_equal(chosen, as_written(budget, seed))
