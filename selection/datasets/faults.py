@@ -44,8 +44,8 @@ def write_pool_faults(folder: Path, allowed: dict, faults: dict[str, str]) -> No
     (Path(folder) / POOL_FAULTS_FILE).write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
 
 
-def read_pool_faults(folder: str | Path) -> dict | None:
-    """``{clip_id: kind}`` of an experiment's faulty pool clips, or None where no truth was written."""
+def _read_document(folder: str | Path) -> tuple[dict, dict[str, str]] | None:
+    """(the ``pool_faults.json`` document, its ``{clip_id: kind}``), or None where no usable truth was written."""
     path = Path(folder) / POOL_FAULTS_FILE
     if not path.is_file():
         return None
@@ -56,7 +56,13 @@ def read_pool_faults(folder: str | Path) -> dict | None:
         return None
     if not isinstance(faults, dict):
         return None
-    return {str(clip_id): str(kind) for clip_id, kind in faults.items() if kind in FAULT_KINDS}
+    return document, {str(clip_id): str(kind) for clip_id, kind in faults.items() if kind in FAULT_KINDS}
+
+
+def read_pool_faults(folder: str | Path) -> dict | None:
+    """``{clip_id: kind}`` of an experiment's faulty pool clips, or None where no truth was written."""
+    found = _read_document(folder)
+    return None if found is None else found[1]
 
 
 def faulty_share(picked_ids: list[str], faults: dict[str, str], kinds=FAULT_KINDS) -> float:
@@ -68,10 +74,10 @@ def faulty_share(picked_ids: list[str], faults: dict[str, str], kinds=FAULT_KIND
 
 def fault_figures(folder: str | Path, train_set: dict) -> dict:
     """Faulty and badly cut shares of a selection's picks and of the pool; empty where no truth exists."""
-    faults = read_pool_faults(folder)
-    if faults is None:
+    found = _read_document(folder)
+    if found is None:
         return {}
-    document = json.loads((Path(folder) / POOL_FAULTS_FILE).read_text())
+    document, faults = found
     pool_clips = max(1, int(document.get("pool_clips") or 1))
     picked = [clip_id for ids in train_set["targets"].values() for clip_id in ids] + list(train_set["nontargets"])
     return {

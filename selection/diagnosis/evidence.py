@@ -60,10 +60,20 @@ def _squared_distances(rows: np.ndarray, matrix: np.ndarray, norms: np.ndarray) 
     return np.maximum(distances, 0.0)
 
 
-def nearest_labels(pool_matrix: np.ndarray, pool_labels: np.ndarray, picked_rows: np.ndarray) -> np.ndarray:
-    """Class ids of each pick's ``NEIGHBOURS`` nearest pool clips (the pick itself excluded)."""
+def squared_norms(pool_matrix: np.ndarray) -> np.ndarray:
+    """Each pool row's squared length (float64), which every distance to the pool needs: compute it once."""
+    return (np.asarray(pool_matrix).astype(np.float64) ** 2).sum(axis=1)
+
+
+def nearest_labels(
+    pool_matrix: np.ndarray, pool_labels: np.ndarray, picked_rows: np.ndarray, *, norms: np.ndarray | None = None
+) -> np.ndarray:
+    """Class ids of each pick's ``NEIGHBOURS`` nearest pool clips (the pick itself excluded).
+
+    ``norms`` is :func:`squared_norms` of the pool, when the caller has it already.
+    """
     matrix = np.asarray(pool_matrix, dtype=np.float32)
-    norms = (matrix.astype(np.float64) ** 2).sum(axis=1)
+    norms = squared_norms(matrix) if norms is None else norms
     out = np.empty((len(picked_rows), NEIGHBOURS), dtype=np.int64)
     for start in range(0, len(picked_rows), 256):
         part = picked_rows[start : start + 256]
@@ -115,7 +125,12 @@ def out_of_fold_probabilities(
 
 
 def near_duplicates(
-    pool_matrix: np.ndarray, pool_labels: np.ndarray, picked_rows: np.ndarray, *, seed: int = 0
+    pool_matrix: np.ndarray,
+    pool_labels: np.ndarray,
+    picked_rows: np.ndarray,
+    *,
+    seed: int = 0,
+    norms: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """For each pick, the nearest other pick of its label if closer than the pool's 1% same-label NN distance.
 
@@ -123,7 +138,7 @@ def near_duplicates(
     """
     rng = np.random.default_rng(seed)
     matrix = np.asarray(pool_matrix, dtype=np.float32)
-    norms = (matrix.astype(np.float64) ** 2).sum(axis=1)
+    norms = squared_norms(matrix) if norms is None else norms
     probe = rng.choice(len(matrix), size=min(600, len(matrix)), replace=False)
     distances = _squared_distances(matrix[probe], matrix, norms)
     distances[np.arange(len(probe)), probe] = np.inf
@@ -149,10 +164,11 @@ def gather_evidence(
     pool_matrix: np.ndarray, pool_labels: np.ndarray, picked_rows: np.ndarray, n_classes: int
 ) -> Evidence:
     """Every kind of evidence for the picks (pool rows, in the selection's order)."""
-    neighbour_labels = nearest_labels(pool_matrix, pool_labels, picked_rows)
+    norms = squared_norms(pool_matrix)
+    neighbour_labels = nearest_labels(pool_matrix, pool_labels, picked_rows, norms=norms)
     own = pool_labels[picked_rows]
     probabilities = out_of_fold_probabilities(pool_matrix, pool_labels, picked_rows, n_classes)
-    duplicate_of, distance, threshold = near_duplicates(pool_matrix, pool_labels, picked_rows)
+    duplicate_of, distance, threshold = near_duplicates(pool_matrix, pool_labels, picked_rows, norms=norms)
     predicted = probabilities.argmax(axis=1)
     return Evidence(
         neighbour_labels=neighbour_labels,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selection.diagnosis.evidence import NEIGHBOURS
+
 PALETTE = ("#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb", "#b06000", "#e52592", "#5f6368")
 NONTARGET_COLOUR = "#bdc1c6"
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; media-src data:"
@@ -190,7 +192,7 @@ macro F1 {estimate["macro_f1"]:.4f}, balanced accuracy {estimate["balanced_accur
 <p>Verdicts: {tally["suspect"]} suspect, {tally["redundant"]} redundant, {tally["ok"]} ok.</p>
 <h2>Picks, most harmful first</h2>
 <p><small>Effect: the estimate with every pick minus the estimate without this one (negative: the
-selection does better without it). Neighbours: the share of its {10} nearest pool clips with its label.
+selection does better without it). Neighbours: the share of its {NEIGHBOURS} nearest pool clips with its label.
 Own p: the out-of-fold probability of its label.</small></p>
 <table id="clips"><thead><tr><th>rank</th><th class="left">clip</th><th>label</th><th>verdict</th>
 <th>effect</th><th>neighbours</th><th>own p</th><th class="left">why</th>{"<th>listen</th>" if audio else ""}</tr>

@@ -15,18 +15,18 @@ from collections.abc import Callable
 import numpy as np
 
 from selection.diagnosis.estimate import Estimate, score_rows
-from selection.diagnosis.evidence import nearest_labels
+from selection.diagnosis.evidence import nearest_labels, squared_norms
 
 TRIED_PER_SWAP = 4
 
 
-def _ranked_candidates(pool, rows: np.ndarray, label: int, candidates: np.ndarray) -> np.ndarray:
+def _ranked_candidates(pool, rows: np.ndarray, label: int, candidates: np.ndarray, norms: np.ndarray) -> np.ndarray:
     own = candidates[pool.labels[candidates] == label]
     if len(own) == 0:
         return own
     rng = np.random.default_rng(label)
     own = rng.permutation(own)[:600]
-    agreement = (nearest_labels(pool.matrix, pool.labels, own) == label).mean(axis=1)
+    agreement = (nearest_labels(pool.matrix, pool.labels, own, norms=norms) == label).mean(axis=1)
     same = rows[pool.labels[rows] == label]
     if len(same):
         picks = pool.matrix[same].astype(np.float64)
@@ -61,9 +61,10 @@ def repair(
     candidates = estimate.candidates.copy()
     current = baseline
     records = []
+    norms = squared_norms(pool.matrix)
     for index in progress(order[:limit]):
         label = int(pool.labels[rows[index]])
-        ranked = _ranked_candidates(pool, np.delete(rows, index), label, candidates)[:TRIED_PER_SWAP]
+        ranked = _ranked_candidates(pool, np.delete(rows, index), label, candidates, norms)[:TRIED_PER_SWAP]
         best_score, best_row = -np.inf, None
         for candidate in ranked:
             trial = rows.copy()

@@ -36,7 +36,7 @@ def _figures(results: dict | None) -> dict | None:
     }
 
 
-def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], picked_ids: list[str], metric: str,
+def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric: str,
              n_picks: int, duplicate_threshold: float) -> list[str]:  # fmt: skip
     """The sentences that explain one clip's verdict."""
     label = clip["label"]
@@ -96,14 +96,11 @@ def _words(class_names, pool_labels, picked_labels, full: dict, without: dict | 
 
 
 def _document_of(rows: np.ndarray, pool, class_names: list[str]) -> dict:
-    """A train.json document for pool ``rows``."""
-    from selection.inputs.formats import NONTARGET
+    """A train.json document for pool ``rows`` (the plugin API's :meth:`Pool.to_training_set`)."""
+    from selection.selection import Pool
 
-    document = {"targets": {name: [] for name in class_names if name != NONTARGET}, "nontargets": []}
-    for row in rows:
-        name = class_names[pool.labels[row]]
-        (document["nontargets"] if name == NONTARGET else document["targets"][name]).append(pool.ids[row])
-    return document
+    chosen = Pool(pool.matrix, pool.labels, pool.ids, class_names).to_training_set(rows)
+    return {"targets": chosen.targets, "nontargets": chosen.nontargets}
 
 
 def explain_selection(
@@ -197,7 +194,7 @@ def explain_selection(
             "map": [round(float(v), 4) for v in mapped["picks"][index]],
         }
         clip["reasons"] = _reasons(
-            index, clip=clip, evidence=evidence, class_names=class_names, picked_ids=picked_ids,
+            index, clip=clip, evidence=evidence, class_names=class_names,
             metric=estimate.metric, n_picks=len(rows), duplicate_threshold=evidence.duplicate_threshold,
         )  # fmt: skip
         clips.append(clip)
