@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from selection.cli import run_command
-from selection.datasets.faults import fault_figures
+from selection.datasets.faults import fault_figures, read_fault_truth
 from selection.inputs.layout import find_experiment
 from selection.inputs.load import load_config
 from selection.inputs.validation import BadInputError, check_config
@@ -133,6 +133,7 @@ def bench(
     total = len(_as_list(languages)) * len(_as_list(algorithms)) * len(_as_list(sizes))
     for language in _as_list(languages):
         experiment = load_experiment(find_experiment(data_dir, language), config=base_config, label=language)
+        truth = read_fault_truth(experiment.paths["allowed_training_set"].parent)
         for name in _as_list(algorithms):
             module, class_name = resolve_algorithm(name)
             for size in [int(s) for s in _as_list(sizes)]:
@@ -156,7 +157,7 @@ def bench(
                     other: results[other],
                     "selection_seconds": round(seconds, 2),
                     "n_train": picked.size,
-                    **fault_figures(experiment.paths["allowed_training_set"].parent, picked),
+                    **fault_figures(truth, picked),
                 }
                 rows_out.append(row)
                 print(
@@ -264,6 +265,7 @@ def bench_family(
         folder = member_experiment(member, family_dir, spoken_dir=spoken_dir, scale=scale)
         experiment = load_experiment(folder, config=base_config, label=member.name)
         data_digest = _folder_digest(folder)
+        truth = read_fault_truth(folder)
         for size in sizes:
             for metric_name in metrics:
                 cell = []
@@ -298,7 +300,7 @@ def bench_family(
                             "selection_seconds": round(seconds, 2),
                             "config_digest": config_digest,
                             "data_digest": data_digest,
-                            **fault_figures(folder, picked),
+                            **fault_figures(truth, picked),
                         }
                         note = ""
                     cell.append(row)

@@ -44,7 +44,7 @@ def write_pool_faults(folder: Path, allowed: dict, faults: dict[str, str]) -> No
     (Path(folder) / POOL_FAULTS_FILE).write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
 
 
-def _read_document(folder: str | Path) -> tuple[dict, dict[str, str]] | None:
+def read_fault_truth(folder: str | Path) -> tuple[dict, dict[str, str]] | None:
     """(the ``pool_faults.json`` document, its ``{clip_id: kind}``), or None where no usable truth was written."""
     path = Path(folder) / POOL_FAULTS_FILE
     if not path.is_file():
@@ -61,7 +61,7 @@ def _read_document(folder: str | Path) -> tuple[dict, dict[str, str]] | None:
 
 def read_pool_faults(folder: str | Path) -> dict | None:
     """``{clip_id: kind}`` of an experiment's faulty pool clips, or None where no truth was written."""
-    found = _read_document(folder)
+    found = read_fault_truth(folder)
     return None if found is None else found[1]
 
 
@@ -72,12 +72,14 @@ def faulty_share(picked_ids: list[str], faults: dict[str, str], kinds=FAULT_KIND
     return sum(1 for clip_id in picked_ids if faults.get(clip_id) in kinds) / len(picked_ids)
 
 
-def fault_figures(folder: str | Path, train_set: dict) -> dict:
-    """Faulty and badly cut shares of a selection's picks and of the pool; empty where no truth exists."""
-    found = _read_document(folder)
-    if found is None:
+def fault_figures(truth: tuple[dict, dict[str, str]] | None, train_set: dict) -> dict:
+    """Faulty and badly cut shares of a selection's picks and of the pool; empty where no truth exists.
+
+    ``truth`` is :func:`read_fault_truth` of the experiment's folder (read once per experiment).
+    """
+    if truth is None:
         return {}
-    document, faults = found
+    document, faults = truth
     pool_clips = max(1, int(document.get("pool_clips") or 1))
     picked = [clip_id for ids in train_set["targets"].values() for clip_id in ids] + list(train_set["nontargets"])
     return {
