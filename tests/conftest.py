@@ -143,9 +143,27 @@ def settled(selected: Path) -> Path:
     return selected
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run a harness command as a user would, with the repo importable."""
+_warm: list = []
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, fresh: bool = False
+) -> subprocess.CompletedProcess:
+    """Run a harness command as a user would, in its own process, with the repo importable.
+
+    The process is forked from a warm interpreter (:mod:`tests.warm_process`: the command runs as
+    it is, without paying numpy's, pyarrow's and scikit-learn's imports again) unless ``fresh``, or
+    the environment changes what an interpreter reads when it starts, or
+    ``DATAPERF_TEST_FRESH_PROCESSES=1``: then it is a new interpreter.
+    """
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    if not fresh and os.environ.get("DATAPERF_TEST_FRESH_PROCESSES") != "1":
+        from tests.warm_process import WarmInterpreter
+
+        if not _warm:
+            _warm.append(WarmInterpreter(str(REPO)))
+        if _warm[0].usable_for(environment):
+            return _warm[0].run(list(args), cwd=str(cwd or REPO), env=environment, timeout=300)
     return subprocess.run(
         [sys.executable, *args], cwd=cwd or REPO, env=environment, capture_output=True, text=True, timeout=300
     )

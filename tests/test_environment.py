@@ -86,8 +86,8 @@ def test_read_only_output_folder(dataset: Path, small_disk: Path):
 def test_reruns_give_identical_outputs(dataset: Path):
     outputs = []
     for _ in range(2):
-        assert run_cli(*select_args(dataset)).returncode == 0
-        assert run_cli(*eval_args(dataset)).returncode == 0
+        assert run_cli(*select_args(dataset), fresh=True).returncode == 0
+        assert run_cli(*eval_args(dataset), fresh=True).returncode == 0
         results = read_json(dataset / "results.json")
         results.pop("seconds")
         outputs.append(((dataset / "train.json").read_bytes(), results))
