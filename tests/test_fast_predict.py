@@ -56,3 +56,26 @@ def test_parallel_chunks_give_the_straightforward_predictions():
     expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
     parallel = predict_shared(train, labels, evaluation, SEEDS, n_jobs=2, chunk_rows=150)
     assert all(np.array_equal(a, b) for a, b in zip(expected, parallel))
+
+
+def test_the_vote_is_the_argmax_of_the_sum_ties_and_near_ties_included():
+    """``np.average`` of the two probability arrays and their plain sum have the same argmax."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for k in (2, 3, 6):
+        svc = rng.dirichlet(np.ones(k), 2000)
+        lr = rng.dirichlet(np.full(k, 0.3), 2000)
+        rows.append((svc, lr))
+        # exact ties between the first two classes, and entries one ulp apart
+        tied_svc, tied_lr = svc.copy(), lr.copy()
+        tied_svc[:, 1], tied_lr[:, 1] = tied_svc[:, 0], tied_lr[:, 0]
+        rows.append((tied_svc, tied_lr))
+        apart = tied_svc.copy()
+        apart[:, 1] = np.nextafter(apart[:, 0], 1.0)
+        rows.append((apart, tied_lr))
+        tiny = np.full((50, k), 1e-310)
+        tiny[:, 0] = 1.0 - (k - 1) * 1e-310
+        rows.append((tiny, tiny[:, ::-1].copy()))
+    for svc, lr in rows:
+        average = np.average(np.asarray([svc, lr]), axis=0, weights=None)
+        assert np.array_equal(np.argmax(average, axis=1), np.argmax(svc + lr, axis=1))

@@ -17,6 +17,13 @@ What a seed changes, and what it does not (scikit-learn 1.8, pinned):
   decision sums reproduce each decision value exactly. The probabilities, and so the
   predictions, are the straightforward recipe's bit for bit.
 
+- The soft vote: ``VotingClassifier`` takes ``np.average`` of the two probability arrays, which is
+  ``(svc + lr) / 2`` element by element (a sum of two, then a division by two). Only the argmax is
+  used, and halving is exact for every normal number and monotone for all, so the argmax of
+  ``svc + lr`` is the argmax of the average, ties and first-index rule included (the largest entry
+  of a row summing to 2 is at least 2/k, far from subnormal): the stacking, the reduction and the
+  division are skipped.
+
 The eval set is processed in chunks of rows, so that no full float64 copy of it exists,
 and chunks run in parallel threads (libsvm, BLAS and numpy release the GIL).
 """
@@ -131,8 +138,7 @@ def _predict_chunk(
                 svc_proba = svc_probabilities(decision, svc.probA_, svc.probB_, n_classes)
             else:
                 svc_proba = svc.predict_proba(rows)
-            average = np.average(np.asarray([svc_proba, logistic_proba]), axis=0, weights=None)
-            chunk_predictions.append(np.argmax(average, axis=1))
+            chunk_predictions.append(np.argmax(np.add(svc_proba, logistic_proba, out=svc_proba), axis=1))
     return chunk_predictions
 
 
