@@ -104,10 +104,12 @@ def _experiment(folder: str):
     return _LOADED[folder]
 
 
-def score_submission(submission: Submission | dict, folder: str, scoring: dict, key: str) -> dict:
+def score_submission(submission: Submission | dict, folder: str, scoring: dict, key: str, n_jobs: int = 1) -> dict:
     """Score one submission exactly as ``eval.py`` would; a submission at fault gives a ``rejected`` row.
 
-    Runs on a Dask worker. Never raises for the submission's faults; a harness bug raises.
+    Runs on a Dask worker. Never raises for the submission's faults; a harness bug raises. ``n_jobs``
+    is the scorer's threads (the results do not depend on it): the machine's cores shared among the
+    local cluster's workers, 1 on an existing cluster, whose machines the harness does not know.
     """
     started = time.perf_counter()
     if isinstance(submission, dict):
@@ -130,12 +132,12 @@ def score_submission(submission: Submission | dict, folder: str, scoring: dict, 
             }
             train_set = experiment.select(size=submission.size, config=algorithm_config)
             results = experiment.score(
-                train_set, metric=metric, seeds=seeds, limit=submission.size, n_jobs=1, keep_predictions=True
+                train_set, metric=metric, seeds=seeds, limit=submission.size, n_jobs=n_jobs, keep_predictions=True
             )
         else:
             found: list[str] = []
             results = experiment.score(
-                submission.file, metric=metric, seeds=seeds, limit=submission.size, n_jobs=1, warnings=found,
+                submission.file, metric=metric, seeds=seeds, limit=submission.size, n_jobs=n_jobs, warnings=found,
                 follow_links=False, keep_predictions=True,
             )  # fmt: skip
             row["warnings"] = found
@@ -600,11 +602,12 @@ def _score_all(
         # plain data, so the scheduler, which unpickles every task, never needs the harness itself; the function
         # then runs from its module, so the worker keeps each loaded experiment for every later task.
         task = client.submit(pydoc.locate, "selection.leaderboard.score_submission", key="harness-score-task")
+        threads = max(1, len(os.sched_getaffinity(0)) // n_workers) if cluster is not None else 1
         futures = {}
         for item, key, item_scoring in pending:
             folder = folders.get(item.language or "", "")
             future = client.submit(
-                operator.call, task, dataclasses.asdict(item), folder, item_scoring, key,
+                operator.call, task, dataclasses.asdict(item), folder, item_scoring, key, threads,
                 key=f"score-{key[:16]}-{len(futures)}", pure=False,
             )  # fmt: skip
             futures[future] = (item, key)
