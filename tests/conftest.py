@@ -19,6 +19,20 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# Test files by their measured time, longest first (pytest --durations=0, 2026-12-01): with one file per
+# worker at a time (--dist loadfile), starting the long ones first keeps a worker from idling at the end.
+LONGEST_FIRST = (
+    "test_docker.py", "test_leaderboard.py", "test_explain.py", "test_spoken.py", "test_benchmark_script.py",
+    "test_layout.py", "test_hostile_board.py", "test_reliability.py", "test_environment.py", "test_notebook.py",
+    "test_family.py", "test_algorithms.py", "test_bench.py", "test_cache.py", "test_bad_input.py",
+    "test_newcomer.py", "test_fast_predict.py", "test_dataset.py", "test_hostile_download.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Order the tests by file, longest files first; the tests of a file keep their order."""
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def write_parquet(path: Path, ids: list[str], vectors: np.ndarray, row_group_size: int | None = None) -> None:
