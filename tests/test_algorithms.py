@@ -67,12 +67,35 @@ def test_selection_depends_on_the_seed(pool, name: str):
     assert _select(pool, name, 12, selection_random_seed=1) != _select(pool, name, 12, selection_random_seed=2)
 
 
-def test_clean_coverage_gives_nontargets_less_budget_for_balanced_accuracy(pool):
+def test_clean_coverage_splits_the_budget_by_metric_and_by_the_pool(pool):
+    from selection.implementations.coverage_selection import BALANCED_ACCURACY_FRACTIONS
+
     by_f1 = _select(pool, "clean_coverage", 20, metric="macro_f1")
-    by_accuracy = _select(pool, "clean_coverage", 20, metric="balanced_accuracy")
     assert len(by_f1["nontargets"]) == 8
-    assert len(by_accuracy["nontargets"]) == 2
+    by_accuracy = _select(pool, "clean_coverage", 20, metric="balanced_accuracy")
+    allowed_counts = {round(20 * fraction) for fraction in BALANCED_ACCURACY_FRACTIONS}
+    assert len(by_accuracy["nontargets"]) in allowed_counts
+    chosen = len(by_accuracy["nontargets"]) / 20
+    fixed = _select(pool, "clean_coverage", 20, metric="balanced_accuracy", coverage_nontarget_fraction=chosen)
+    assert fixed == by_accuracy
     assert len(_select(pool, "clean_coverage", 20, coverage_nontarget_fraction=0.5)["nontargets"]) == 10
+
+
+def test_the_balanced_accuracy_fraction_is_the_best_held_out_one_smallest_on_ties():
+    from selection.implementations.coverage_selection import choose_nontarget_fraction
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 1, (4, 32))
+    labels = np.repeat([0, 0, 0, 1, 2, 3], 40)  # nontargets: three times a target's clips
+    matrix = centres[labels] + rng.normal(0, 0.8, (len(labels), 32))
+    fraction, scores = choose_nontarget_fraction(matrix, labels, 16, seed=1, scoring_seeds=[5, 69], pca_dims=8)
+    assert set(scores) == {0.125, 0.2, 0.3} and all(0.0 <= value <= 1.0 for value in scores.values())
+    best = max(scores.values())
+    assert fraction == min(f for f, value in scores.items() if value == best)
+    same, _ = choose_nontarget_fraction(
+        matrix, labels, 16, seed=1, scoring_seeds=[5, 69], pca_dims=8, candidates=(0.3, 0.3)
+    )
+    assert same == 0.3
 
 
 def _noisy_pool(tmp_path, n_wrong: int):

@@ -110,6 +110,23 @@ def test_the_reference_style_plugin_runs_unchanged(experiment_dir: Path):
     assert experiment.score(written).score >= 0
 
 
+def test_the_default_under_balanced_accuracy_selects_with_the_eval_files_removed(experiment_dir: Path):
+    """It scores candidate splits on held-out pool clips: still no eval data, and the same pick twice."""
+    config = write_config(
+        experiment_dir / "ba.yaml", metric="balanced_accuracy", train_set_size_limit=20,
+        selection_algorithm_module="selection.implementations.coverage_selection",
+        selection_algorithm_class="CleanCoverageSelection",
+    )  # fmt: skip
+    shutil.rmtree(experiment_dir / "eval_embeddings")
+    (experiment_dir / "eval.yaml").unlink()
+    done = run_cli(*select_args(experiment_dir, config))
+    assert done.returncode == 0, done.stderr
+    assert "nontarget fraction" in done.stderr and "held-out 30% of the allowed pool" in done.stderr
+    first = read_json(experiment_dir / "train.json")
+    assert run_cli(*select_args(experiment_dir, config)).returncode == 0
+    assert read_json(experiment_dir / "train.json") == first
+
+
 def test_a_pool_only_experiment_never_reads_eval_data(experiment_dir: Path):
     shutil.rmtree(experiment_dir / "eval_embeddings")
     (experiment_dir / "eval.yaml").unlink()
