@@ -27,7 +27,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from pathlib import Path
 
 WARMED = (
@@ -174,7 +174,6 @@ class WarmInterpreter:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self._lock = threading.Lock()
         atexit.register(self.stop)
 
     def usable_for(self, env: dict) -> bool:
@@ -184,8 +183,6 @@ class WarmInterpreter:
         return not any(key.startswith(STARTUP_ENVIRONMENT) for key in changed) and self._server.poll() is None
 
     def _connect(self, timeout: float) -> socket.socket:
-        import time
-
         deadline = time.monotonic() + timeout
         while True:
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

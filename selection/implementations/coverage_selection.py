@@ -166,7 +166,7 @@ def choose_nontarget_fraction(
         held.append(rng.choice(members, size=int(HOLDOUT_SHARE * len(members)), replace=False))
     held_rows = np.sort(np.concatenate(held))
     fit_rows = np.setdiff1d(np.arange(len(labels)), held_rows)
-    if not len(held_rows) or len(np.unique(labels[held_rows])) < len(np.unique(labels)):
+    if len(np.unique(labels[held_rows])) < len(np.unique(labels)):  # a class too small to hold any out
         return candidates[0], {}
     space, kept = _cleaned_view(matrix[fit_rows], labels[fit_rows], seed=seed, pca_dims=pca_dims,
                                 neighbours=neighbours, min_agreement=min_agreement)  # fmt: skip
