@@ -98,6 +98,94 @@ def test_the_balanced_accuracy_fraction_is_the_best_held_out_one_smallest_on_tie
     assert same == 0.3
 
 
+def _word_clusters(rng, dim: int = 24):
+    """Two target words and twelve nontarget words, 15-30 clips each, around separate centres."""
+    centres = rng.normal(0, 3, (14, dim))
+    parts, labels, words = [], [], []
+    for label in (1, 2):
+        parts.append(centres[label - 1] + rng.normal(0, 0.3, (30, dim)))
+        labels += [label] * 30
+        words += [f"target{label}"] * 30
+    for word in range(12):
+        parts.append(centres[2 + word] + rng.normal(0, 0.3, (15, dim)))
+        labels += [0] * 15
+        words += [f"word{word}"] * 15
+    return parts, labels, words
+
+
+def test_clean_coverage_drops_nontargets_with_no_clip_of_their_own_word_near():
+    """Badly cut nontargets (one silent clip of each of twelve words) form a tidy cluster of nontargets."""
+    from selection.implementations.coverage_selection import select_clean_coverage
+
+    rng = np.random.default_rng(0)
+    parts, labels, words = _word_clusters(rng)
+    parts.append(rng.normal(0, 3, 24) + rng.normal(0, 0.2, (12, 24)))
+    labels += [0] * 12
+    words += [f"word{word}" for word in range(12)]
+    matrix, labels, words = np.concatenate(parts), np.array(labels), np.array(words)
+    silent = np.arange(len(labels) - 12, len(labels))
+
+    def picks(**settings):
+        return select_clean_coverage(
+            matrix, labels, 26, seed=0, pca_dims=16, nontarget_fraction=0.5, words=words, **settings
+        )
+
+    assert np.isin(picks(min_word_neighbours=0), silent).sum() >= 1  # agreement by class alone keeps them
+    assert not np.isin(picks(), silent).any()
+    without_words = select_clean_coverage(matrix, labels, 26, seed=0, pca_dims=16, nontarget_fraction=0.5)
+    assert np.array_equal(without_words, picks(min_word_neighbours=0))  # no words: the word test is skipped
+
+
+def test_the_own_word_test_exempts_words_with_too_few_clips_to_expect_one_near():
+    """A pool whose nontarget words have one clip each (no clip can have its own word near) keeps them all."""
+    from selection.implementations.coverage_selection import MIN_WORD_CLIPS, _cleaned_view
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (2, 16))
+    matrix = np.concatenate(
+        [
+            centres[0] + rng.normal(0, 0.3, (30, 16)),
+            centres[1] + rng.normal(0, 0.3, (30, 16)),
+            rng.normal(0, 3, (40, 16)),
+        ]
+    )
+    labels = np.array([1] * 30 + [2] * 30 + [0] * 40)
+    singles = np.array(["a"] * 30 + ["b"] * 30 + [f"w{i}" for i in range(40)])
+    settings = {"seed": 0, "pca_dims": 8, "neighbours": 10, "min_agreement": 0.5}
+    agreeing = _cleaned_view(matrix, labels, **settings, words=singles, min_word_neighbours=0)[1][0]
+    assert len(_cleaned_view(matrix, labels, **settings, words=singles)[1][0]) == len(agreeing) > 30
+    pairs = np.array(["a"] * 30 + ["b"] * 30 + [f"w{i // MIN_WORD_CLIPS}" for i in range(40)])
+    assert len(_cleaned_view(matrix, labels, **settings, words=pairs)[1][0]) < len(agreeing)  # scattered words
+
+
+def test_clean_coverage_picks_targets_only_where_most_neighbours_share_their_word():
+    """Seven target clips in a blob with four nontargets: 6 of 10 neighbours agree, below the default 0.7."""
+    from selection.implementations.coverage_selection import _cleaned_view, select_clean_coverage
+
+    rng = np.random.default_rng(0)
+    parts, labels, _ = _word_clusters(rng)
+    parts.append(rng.normal(0, 3, 24) + rng.normal(0, 0.05, (11, 24)))
+    labels += [1] * 7 + [0] * 4
+    matrix, labels = np.concatenate(parts), np.array(labels)
+    mixed = np.arange(len(labels) - 11, len(labels) - 4)
+    settings = {"seed": 0, "pca_dims": 16, "neighbours": 10, "min_agreement": 0.5}
+    _, kept, trusted = _cleaned_view(matrix, labels, **settings)
+    assert np.isin(mixed, kept[1]).all()  # they still shape the clustering
+    assert not np.isin(mixed, trusted[1]).any() and len(trusted[1]) == 30 and len(trusted[2]) == 30
+    assert np.isin(mixed, _cleaned_view(matrix, labels, **settings, min_target_agreement=0.5)[2][1]).all()
+    assert len(_cleaned_view(matrix, labels, **settings, min_target_agreement=1.01)[2][1]) == 37  # none passes
+
+    def picks(**settings):
+        return select_clean_coverage(matrix, labels, 30, seed=0, pca_dims=16, nontarget_fraction=0.2, **settings)
+
+    assert np.isin(picks(min_target_agreement=0.5), mixed).any()
+    chosen = picks()
+    assert (
+        not np.isin(chosen, mixed).any()
+        and (labels[chosen] == 1).sum() == (labels[picks(min_target_agreement=0.5)] == 1).sum()
+    )
+
+
 def _noisy_pool(tmp_path, n_wrong: int):
     """A pool whose ``yes`` list holds ``n_wrong`` clips that are really ``cat`` (mislabeled)."""
     make_dataset(tmp_path, pool_per_target=(40, 40, 40), nontarget_words=("cat", "dog", "tree"), per_word=40, seed=4)

@@ -5,7 +5,21 @@ representatives that cover each class.
 2. Cleaning: a clip is kept when at least ``coverage_min_agreement`` (default 0.5) of its
    ``coverage_neighbours`` (default 10) nearest pool neighbours share its label. Mislabeled
    clips sit inside another word's cluster and badly cut ones in a mixed "silence" region,
-   so both fail this test.
+   so most fail this test. Two stricter tests catch most of the rest:
+
+   - a nontarget clip is kept only when at least ``coverage_min_word_neighbours`` (default 1)
+     of its neighbours are clips of its own word (the first component of a clip ID names its
+     word; words with fewer than ``MIN_WORD_CLIPS`` clips are exempt). Nontargets are one class
+     of many words, so a nontarget clip that is really another word, mostly silence or mostly
+     a neighbouring word still has nontarget neighbours, but seldom one of its own word: such
+     clips pass the first test, and the silent ones of many words form a tidy cluster that
+     k-means would put a centre on;
+   - a target clip is *picked* (step 4) only when at least ``coverage_min_target_agreement``
+     (default 0.7) of its neighbours share its label. A clip cut into a neighbouring word sits
+     between the two words, often with about half of its neighbours still its own word's.
+     Such clips still shape the clustering, so the picks keep the target word's spread.
+
+   A class that a test would leave empty keeps what the looser test kept.
 3. Budget: ``coverage_nontarget_fraction`` of the budget goes to nontargets, the rest is
    shared equally by the target words. Its default depends on the configured metric, because
    the two metrics reward different picks (see docs/reference.md, "Which metric"): 0.4 for ``macro_f1``, where
@@ -18,8 +32,9 @@ representatives that cover each class.
    (:func:`choose_nontarget_fraction`): each of ``BALANCED_ACCURACY_FRACTIONS`` selects from 70%
    of the pool, the frozen classifier trained on that pick is scored (balanced accuracy) on the
    other 30%, and the best fraction selects from the whole pool. No eval data is read.
-4. Coverage: within each class, k-means with one centre per clip to pick; the kept clip
-   nearest each centre is chosen. For nontargets this spreads the picks over many words.
+4. Coverage: within each class, k-means (on the kept clips) with one centre per clip to pick;
+   the trusted clip nearest each centre is chosen. For nontargets this spreads the picks over
+   many words.
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from selection.implementations.random_selection import pick_per_class
+from selection.inputs.validation import clip_word
 from selection.selection import TrainingSet, TrainingSetSelection
 
 NONTARGET_FRACTION_BY_METRIC = {"macro_f1": 0.4, "balanced_accuracy": 0.125}
@@ -41,6 +57,7 @@ NONTARGET_FRACTION_BY_METRIC = {"macro_f1": 0.4, "balanced_accuracy": 0.125}
 BALANCED_ACCURACY_FRACTIONS = (0.125, 0.2, 0.3)
 HOLDOUT_SHARE = 0.3
 HOLDOUT_SEEDS = 5
+MIN_WORD_CLIPS = 3  # the own-word test applies to words with at least this many clips
 
 
 def pca_view(matrix: np.ndarray, dims: int, *, seed: int) -> np.ndarray:
@@ -49,21 +66,28 @@ def pca_view(matrix: np.ndarray, dims: int, *, seed: int) -> np.ndarray:
     return PCA(n_components=dims, random_state=seed).fit_transform(matrix.astype(np.float64))
 
 
-def label_agreement(space: np.ndarray, labels: np.ndarray, *, neighbours: int = 10) -> np.ndarray:
-    """Fraction of each row's nearest neighbours (itself excluded) that share its label, shape (N,)."""
-    neighbours = min(neighbours, len(labels) - 1)
-    index = NearestNeighbors(n_neighbors=neighbours + 1).fit(space)
-    _, nearest = index.kneighbors(space)
-    return (labels[nearest[:, 1:]] == labels[:, None]).mean(axis=1)
+def nearest_rows(space: np.ndarray, neighbours: int = 10) -> np.ndarray:
+    """Each row's ``neighbours`` nearest other rows (fewer if there are fewer), shape (N, neighbours)."""
+    neighbours = min(neighbours, len(space) - 1)
+    _, nearest = NearestNeighbors(n_neighbors=neighbours + 1).fit(space).kneighbors(space)
+    return nearest[:, 1:]
 
 
-def pick_representatives(space: np.ndarray, rows: np.ndarray, count: int, *, seed: int) -> np.ndarray:
-    """``count`` rows of ``rows`` nearest the centres of a k-means clustering of them."""
+def pick_representatives(
+    space: np.ndarray, rows: np.ndarray, count: int, *, seed: int, candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """``count`` rows nearest the centres of a k-means clustering of ``rows``.
+
+    The picks are drawn from ``candidates`` (a subset of ``rows``) where it holds at least
+    ``count`` rows, else from ``rows``: the centres follow every row, the picks only trusted ones.
+    """
     if count >= len(rows):
         return rows
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         centres = KMeans(n_clusters=count, n_init=3, random_state=seed).fit(space[rows]).cluster_centers_
+    if candidates is not None and len(candidates) >= count:
+        rows = candidates
     chosen: list[int] = []
     taken = np.zeros(len(rows), dtype=bool)
     for centre in centres:
@@ -85,6 +109,9 @@ def select_clean_coverage(
     neighbours: int = 10,
     min_agreement: float = 0.5,
     nontarget_fraction: float = 0.4,
+    words: np.ndarray | None = None,
+    min_word_neighbours: int = 1,
+    min_target_agreement: float = 0.7,
 ) -> np.ndarray:
     """Row indices of a cleaned, class-covering selection of at most ``budget`` rows.
 
@@ -95,40 +122,80 @@ def select_clean_coverage(
         Class ids; 0 is nontarget.
     budget : int
     seed : int
-    pca_dims, neighbours, min_agreement, nontarget_fraction
+    pca_dims, neighbours, min_agreement, nontarget_fraction, min_word_neighbours, min_target_agreement
         See the module docstring.
+    words : ndarray of shape (N,), optional
+        Each clip's word (the first component of its ID); without it the nontarget word test is skipped.
 
     Returns
     -------
     ndarray of shape (<= budget,)
     """
-    space, kept = _cleaned_view(matrix, labels, seed=seed, pca_dims=pca_dims, neighbours=neighbours,
-                                min_agreement=min_agreement)  # fmt: skip
-    return _covering_picks(space, kept, budget, nontarget_fraction, seed=seed)
+    space, kept, trusted = _cleaned_view(
+        matrix, labels, seed=seed, pca_dims=pca_dims, neighbours=neighbours, min_agreement=min_agreement,
+        words=words, min_word_neighbours=min_word_neighbours, min_target_agreement=min_target_agreement,
+    )  # fmt: skip
+    return _covering_picks(space, kept, trusted, budget, nontarget_fraction, seed=seed)
 
 
 def _cleaned_view(
-    matrix: np.ndarray, labels: np.ndarray, *, seed: int, pca_dims: int, neighbours: int, min_agreement: float
-) -> tuple[np.ndarray, dict]:
-    """Steps 1-2: the normalized PCA space, and each class's rows that pass the cleaning."""
+    matrix: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int,
+    pca_dims: int,
+    neighbours: int,
+    min_agreement: float,
+    words: np.ndarray | None = None,
+    min_word_neighbours: int = 1,
+    min_target_agreement: float = 0.7,
+) -> tuple[np.ndarray, dict, dict]:
+    """Steps 1-2: the normalized PCA space, each class's rows that pass the cleaning, and the
+    trusted ones among them that representatives are drawn from.
+
+    A class that a test would leave empty keeps every row (agreement) or what passed the
+    agreement test (own word); a target word with no trusted row draws from its kept rows.
+    """
     space = pca_view(matrix, pca_dims, seed=seed)
     space /= np.linalg.norm(space, axis=1, keepdims=True) + 1e-12
-    agreement = label_agreement(space, labels, neighbours=neighbours)
-    kept = {}
+    nearest = nearest_rows(space, neighbours)
+    agreement = (labels[nearest] == labels[:, None]).mean(axis=1)
+    same_word = None
+    if words is not None and min_word_neighbours > 0:
+        same_word = (words[nearest] == words[:, None]).sum(axis=1)
+        _, word_index, word_clips = np.unique(words, return_inverse=True, return_counts=True)
+        rare = word_clips[word_index] < MIN_WORD_CLIPS  # too few clips of the word to expect one near
+        same_word[rare] = min_word_neighbours
+    kept, trusted = {}, {}
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        clean = members[agreement[members] >= min_agreement]
-        kept[label] = clean if len(clean) else members
-    return space, kept
+        agreeing = agreement[members] >= min_agreement
+        kept[label] = members[agreeing] if agreeing.any() else members
+        if label == 0 and same_word is not None:
+            own_word = agreeing & (same_word[members] >= min_word_neighbours)
+            if own_word.any():
+                kept[label] = members[own_word]
+        trusted[label] = kept[label]
+        if label != 0:
+            strict = kept[label][agreement[kept[label]] >= max(min_agreement, min_target_agreement)]
+            trusted[label] = strict if len(strict) else kept[label]
+    return space, kept, trusted
 
 
-def _covering_picks(space: np.ndarray, kept: dict, budget: int, nontarget_fraction: float, *, seed: int) -> np.ndarray:
+def _covering_picks(
+    space: np.ndarray, kept: dict, trusted: dict, budget: int, nontarget_fraction: float, *, seed: int
+) -> np.ndarray:
     """Steps 3-4: the budget split, then k-means representatives within each class."""
+    class_of_row = np.zeros(len(space), dtype=np.int64)
+    for label, rows in kept.items():
+        class_of_row[rows] = label
     return pick_per_class(
         kept,
         budget,
         int(round(budget * nontarget_fraction)),
-        lambda rows, count: pick_representatives(space, rows, count, seed=seed),
+        lambda rows, count: pick_representatives(
+            space, rows, count, seed=seed, candidates=trusted[class_of_row[rows[0]]]
+        ),
         seed=seed,
     )
 
@@ -144,6 +211,9 @@ def choose_nontarget_fraction(
     pca_dims: int = 64,
     neighbours: int = 10,
     min_agreement: float = 0.5,
+    words: np.ndarray | None = None,
+    min_word_neighbours: int = 1,
+    min_target_agreement: float = 0.7,
 ) -> tuple[float, dict[float, float]]:
     """The nontarget fraction whose selection scores best on a held-out part of the pool.
 
@@ -168,12 +238,15 @@ def choose_nontarget_fraction(
     fit_rows = np.setdiff1d(np.arange(len(labels)), held_rows)
     if len(np.unique(labels[held_rows])) < len(np.unique(labels)):  # a class too small to hold any out
         return candidates[0], {}
-    space, kept = _cleaned_view(matrix[fit_rows], labels[fit_rows], seed=seed, pca_dims=pca_dims,
-                                neighbours=neighbours, min_agreement=min_agreement)  # fmt: skip
+    space, kept, trusted = _cleaned_view(
+        matrix[fit_rows], labels[fit_rows], seed=seed, pca_dims=pca_dims, neighbours=neighbours,
+        min_agreement=min_agreement, words=None if words is None else words[fit_rows],
+        min_word_neighbours=min_word_neighbours, min_target_agreement=min_target_agreement,
+    )  # fmt: skip
     n_classes = int(labels.max()) + 1
     scores: dict[float, float] = {}
     for fraction in candidates:
-        picked = fit_rows[_covering_picks(space, kept, budget, fraction, seed=seed)]
+        picked = fit_rows[_covering_picks(space, kept, trusted, budget, fraction, seed=seed)]
         if len(np.unique(labels[picked])) < 2:
             continue
         predictions = predict_shared(matrix[picked], labels[picked], matrix[held_rows], scoring_seeds, n_jobs=-1)
@@ -200,6 +273,9 @@ class CleanCoverageSelection(TrainingSetSelection):
             "pca_dims": int(self.config.get("coverage_pca_dims", 64)),
             "neighbours": int(self.config.get("coverage_neighbours", 10)),
             "min_agreement": float(self.config.get("coverage_min_agreement", 0.5)),
+            "min_word_neighbours": int(self.config.get("coverage_min_word_neighbours", 1)),
+            "min_target_agreement": float(self.config.get("coverage_min_target_agreement", 0.7)),
+            "words": np.array([clip_word(clip_id) for clip_id in self.pool.ids]),
         }
         fraction = self.config.get("coverage_nontarget_fraction")
         if fraction is None and self.config.get("metric") == "balanced_accuracy":

@@ -326,6 +326,8 @@ SHIPPED_ALGORITHM_KEYS = (
     "coverage_pca_dims",
     "coverage_neighbours",
     "coverage_min_agreement",
+    "coverage_min_target_agreement",
+    "coverage_min_word_neighbours",
     "coverage_nontarget_fraction",
     "cleanlab_folds",
     "cleanlab_extra_fraction",
