@@ -149,12 +149,12 @@ def _cleaned_view(
     words: np.ndarray | None = None,
     min_word_neighbours: int = 1,
     min_target_agreement: float = 0.7,
-) -> tuple[np.ndarray, dict, dict]:
-    """Steps 1-2: the normalized PCA space, each class's rows that pass the cleaning, and the
-    trusted ones among them that representatives are drawn from.
+) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Steps 1-2: the normalized PCA space, each class's rows that pass the cleaning, and a mask
+    of shape (N,) of the kept rows that representatives may be drawn from (trusted).
 
     A class that a test would leave empty keeps every row (agreement) or what passed the
-    agreement test (own word); a target word with no trusted row draws from its kept rows.
+    agreement test (own word); a target word with no trusted row draws from all its kept rows.
     """
     space = pca_view(matrix, pca_dims, seed=seed)
     space /= np.linalg.norm(space, axis=1, keepdims=True) + 1e-12
@@ -166,7 +166,7 @@ def _cleaned_view(
         _, word_index, word_clips = np.unique(words, return_inverse=True, return_counts=True)
         rare = word_clips[word_index] < MIN_WORD_CLIPS  # too few clips of the word to expect one near
         same_word[rare] = min_word_neighbours
-    kept, trusted = {}, {}
+    kept, trusted = {}, np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         agreeing = agreement[members] >= min_agreement
@@ -175,27 +175,20 @@ def _cleaned_view(
             own_word = agreeing & (same_word[members] >= min_word_neighbours)
             if own_word.any():
                 kept[label] = members[own_word]
-        trusted[label] = kept[label]
-        if label != 0:
-            strict = kept[label][agreement[kept[label]] >= max(min_agreement, min_target_agreement)]
-            trusted[label] = strict if len(strict) else kept[label]
+        strict = agreement[kept[label]] >= max(min_agreement, min_target_agreement)
+        trusted[kept[label][strict] if label != 0 and strict.any() else kept[label]] = True
     return space, kept, trusted
 
 
 def _covering_picks(
-    space: np.ndarray, kept: dict, trusted: dict, budget: int, nontarget_fraction: float, *, seed: int
+    space: np.ndarray, kept: dict, trusted: np.ndarray, budget: int, nontarget_fraction: float, *, seed: int
 ) -> np.ndarray:
     """Steps 3-4: the budget split, then k-means representatives within each class."""
-    class_of_row = np.zeros(len(space), dtype=np.int64)
-    for label, rows in kept.items():
-        class_of_row[rows] = label
     return pick_per_class(
         kept,
         budget,
         int(round(budget * nontarget_fraction)),
-        lambda rows, count: pick_representatives(
-            space, rows, count, seed=seed, candidates=trusted[class_of_row[rows[0]]]
-        ),
+        lambda rows, count: pick_representatives(space, rows, count, seed=seed, candidates=rows[trusted[rows]]),
         seed=seed,
     )
 
