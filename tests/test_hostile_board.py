@@ -277,7 +277,7 @@ def test_a_server_that_is_not_dask_stops_the_board_within_the_timeout(hostile: P
             "-m", "selection.leaderboard", "--submissions", str(hostile / "submissions"),
             "--data_dir", str(hostile / "data"), "--outdir", str(tmp_path / "board"),
             "--config_file", str(hostile / "config.yaml"),
-            "--scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}", "--timeout", "3",
+            "--scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}", "--timeout", "1",
         )  # fmt: skip
     finally:
         server.close()
