@@ -219,8 +219,12 @@ def test_medoids_are_members_and_central():
 
 
 @pytest.mark.parametrize("metric", ["macro_f1", "balanced_accuracy"])
-def test_cross_validation_picks_what_the_recipe_as_written_picks(tmp_path, metric: str):
-    """Each candidate scored by fitting the VotingClassifier and scikit-learn's metric, as the benchmark does."""
+def test_cross_validation_picks_what_the_recipe_as_written_picks(tmp_path, monkeypatch, metric: str):
+    """Each candidate scored by fitting the VotingClassifier and scikit-learn's metric, as the benchmark does.
+
+    Both ways of scoring the candidates: libsvm's kernel pass per candidate, and the candidates'
+    shared squared distances (used on pools of 2,000 clips and more; here forced on the small pool).
+    """
     import warnings
 
     from selection.implementations import cross_validation_selection as cv
@@ -254,8 +258,16 @@ def test_cross_validation_picks_what_the_recipe_as_written_picks(tmp_path, metri
                     best_score, best = score, train
         return best
 
+    from selection.scoring import exact_kernel
+
     for budget, seed in ((12, 3), (20, 11)):
-        chosen = cv.select_by_cross_validation(
-            matrix, labels, budget, seed=seed, metric=metric, target_splits=4, nontarget_splits=4
-        )
-        assert np.array_equal(chosen, as_written(budget, seed))
+        expected = as_written(budget, seed)
+        for min_rows in (10**9, 0):
+            monkeypatch.setattr(cv, "SHARED_DISTANCES_MIN_ROWS", min_rows)
+            fits = exact_kernel.checks["fits"]
+            chosen = cv.select_by_cross_validation(
+                matrix, labels, budget, seed=seed, metric=metric, target_splits=4, nontarget_splits=4
+            )
+            assert np.array_equal(chosen, expected), min_rows
+            assert exact_kernel.checks["fits"] - fits == (16 if min_rows == 0 else 0)
+    assert exact_kernel.checks["fell_back"] == 0

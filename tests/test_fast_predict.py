@@ -79,3 +79,68 @@ def test_the_vote_is_the_argmax_of_the_sum_ties_and_near_ties_included():
     for svc, lr in rows:
         average = np.average(np.asarray([svc, lr]), axis=0, weights=None)
         assert np.array_equal(np.argmax(average, axis=1), np.argmax(svc + lr, axis=1))
+
+
+def _pool_split(n_classes: int, seed: int, spread: float, n_train: int = 30, n_pool: int = 2500):
+    """A pool of blobs, and training rows drawn from it (the cross-validation baseline's situation)."""
+    train, labels, evaluation = _blobs(n_classes, n_train, n_pool, seed=seed, spread=spread)
+    pool = np.concatenate([train, evaluation])
+    rng = np.random.default_rng(seed)
+    pool_labels = np.concatenate([labels, rng.integers(0, n_classes, n_pool)])
+    train_rows = rng.permutation(n_train)
+    eval_rows = np.setdiff1d(np.arange(len(pool)), train_rows)
+    return pool, pool_labels, train_rows, eval_rows
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 6])
+def test_shared_distances_give_libsvm_decision_values_bit_for_bit(n_classes):
+    from selection.scoring import exact_kernel
+
+    pool, pool_labels, train_rows, eval_rows = _pool_split(n_classes, seed=20 + n_classes, spread=4.0)
+    distances = exact_kernel.PoolDistances(pool)
+    for fit in range(3):  # later fits reuse some columns and add others
+        rows = np.concatenate([train_rows[fit:], train_rows[:fit]])[: 24 + 2 * fit]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            svc = SVC().fit(pool[rows], pool_labels[rows])
+        got = distances.decision(svc, rows, eval_rows)
+        expected = _raw_decision(svc, pool[eval_rows].astype(np.float64))
+        assert got is not None and got.dtype == np.float64
+        assert np.array_equal(got, expected)  # every value, every bit
+    assert exact_kernel.checks["fell_back"] == 0
+
+
+@pytest.mark.parametrize("n_classes, spread", [(2, 2.0), (4, 4.0), (6, 4.0)])
+def test_predictions_from_shared_distances_equal_the_straightforward_recipe(n_classes, spread):
+    from selection.scoring import exact_kernel
+
+    pool, pool_labels, train_rows, eval_rows = _pool_split(n_classes, seed=30 + n_classes, spread=spread)
+    expected = list(predict_straightforward(pool[train_rows], pool_labels[train_rows], pool[eval_rows], SEEDS))
+    got = predict_shared(
+        pool[train_rows], pool_labels[train_rows], None, SEEDS, n_jobs=2, chunk_rows=700,
+        distances=(exact_kernel.PoolDistances(pool), train_rows, eval_rows),
+    )  # fmt: skip
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+    assert len(np.unique(expected[0])) > 1
+
+
+def test_a_shared_distance_that_differs_from_libsvm_sends_every_fit_to_libsvm(monkeypatch):
+    from selection.scoring import exact_kernel
+
+    pool, pool_labels, train_rows, eval_rows = _pool_split(3, seed=41, spread=4.0)
+    expected = list(predict_straightforward(pool[train_rows], pool_labels[train_rows], pool[eval_rows], SEEDS))
+    monkeypatch.setitem(exact_kernel.checks, "fell_back", 0)
+    honest = exact_kernel.libsvm_decision
+    monkeypatch.setattr(exact_kernel, "libsvm_decision", lambda svc, rows: np.nextafter(honest(svc, rows), np.inf))
+    distances = exact_kernel.PoolDistances(pool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        svc = SVC().fit(pool[train_rows], pool_labels[train_rows])
+    assert distances.decision(svc, train_rows, eval_rows) is None  # one ulp off: refused
+    assert exact_kernel.checks["fell_back"] == 1
+    monkeypatch.setattr(exact_kernel, "libsvm_decision", honest)
+    got = predict_shared(
+        pool[train_rows], pool_labels[train_rows], None, SEEDS, distances=(distances, train_rows, eval_rows)
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))  # through libsvm, still exact
+    assert distances.decision(svc, train_rows, eval_rows) is None  # and it stays refused in this process

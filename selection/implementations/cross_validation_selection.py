@@ -15,11 +15,13 @@ import numpy as np
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
 from selection.progress import report_progress
+from selection.scoring.exact_kernel import PoolDistances, available
 from selection.scoring.fast_predict import predict_shared
 from selection.scoring.metrics import METRICS, confusion_counts
 from selection.selection import TrainingSet, TrainingSetSelection
 
 TARGET_FRACTION = 0.6
+SHARED_DISTANCES_MIN_ROWS = 2000  # below this the kernel pass is cheaper than compiling the shared one (~1 s)
 
 
 def _subset_splitter(labels: np.ndarray, size: int, n_splits: int, seed: int):
@@ -82,6 +84,8 @@ def select_by_cross_validation(
             nontarget_rows, nontarget_labels
         )
     )
+    # the candidates share their support vectors' squared distances to the pool (exact_kernel)
+    pool_distances = PoolDistances(matrix) if len(matrix) >= SHARED_DISTANCES_MIN_ROWS and available() else None
     for t_train, t_held, n_train, n_held in report_progress(
         candidates, desc="cross-validation candidates", unit="fits", total=target_splits * nontarget_splits
     ):
@@ -89,7 +93,13 @@ def select_by_cross_validation(
         held_rows = np.concatenate([target_rows[t_held], nontarget_rows[n_held]])
         # the frozen classifier's own predictions (predict_shared is bit-identical to fitting the
         # VotingClassifier and calling predict), its kernel pass on every core
-        (predicted,) = predict_shared(matrix[train_rows], labels[train_rows], matrix[held_rows], [seed], n_jobs=-1)
+        if pool_distances is None:
+            (predicted,) = predict_shared(matrix[train_rows], labels[train_rows], matrix[held_rows], [seed], n_jobs=-1)
+        else:
+            (predicted,) = predict_shared(
+                matrix[train_rows], labels[train_rows], None, [seed], n_jobs=-1,
+                distances=(pool_distances, train_rows, held_rows),
+            )  # fmt: skip
         counts = confusion_counts(labels[held_rows], predicted, n_classes)
         score = METRICS[metric](counts)
         if score > best_score:

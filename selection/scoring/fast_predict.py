@@ -38,10 +38,22 @@ from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC, _libsvm
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
+
+from selection.scoring.exact_kernel import in_threads
+from selection.scoring.exact_kernel import libsvm_decision as _raw_decision
 
 CHUNK_ROWS = 2048
 _buffers = threading.local()
+_controller: ThreadpoolController | None = None  # finding the loaded BLAS libraries takes milliseconds: once
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs on one thread (the chunks are the parallelism)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 def _as_float64(rows: np.ndarray) -> np.ndarray:
@@ -104,12 +116,6 @@ def svc_probabilities(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarr
     )
 
 
-def _raw_decision(svc: SVC, rows: np.ndarray) -> np.ndarray:
-    """libsvm's decision values (scikit-learn negates them for two classes; undo that exactly)."""
-    decision = svc._decision_function(rows)
-    return -decision.reshape(-1, 1) if len(svc.classes_) == 2 else decision
-
-
 def _same_model(a: SVC, b: SVC) -> bool:
     return all(
         np.array_equal(getattr(a, name), getattr(b, name))
@@ -142,6 +148,52 @@ def _predict_chunk(
     return chunk_predictions
 
 
+def _predict_from_distances(distances, decision, svcs, shared, logistic, n_classes, n_jobs, chunk_rows) -> list:
+    """The chunks' predictions where the eval rows are rows of a pool with kept distances (``predict_shared``).
+
+    The logistic regression's probabilities are computed for the whole pool in slices of
+    ``chunk_rows`` consecutive rows (no gathering of the eval rows' vectors), and taken at the eval
+    rows: each row's probabilities are the same numbers whichever rows share its slice, as the
+    chunked path above already relies on.
+    """
+    pool_distances, _, eval_rows = distances
+    pool = pool_distances.rows
+    logistic_proba = np.empty((len(pool), n_classes))
+    pool_starts = list(range(0, len(pool), chunk_rows))
+
+    def logistic_work(first: int, stop: int) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for start in pool_starts[first:stop]:
+                logistic_proba[start : start + chunk_rows] = logistic.predict_proba(pool[start : start + chunk_rows])
+
+    in_threads(logistic_work, len(pool_starts), n_jobs)
+    starts = list(range(0, len(eval_rows), chunk_rows))
+    chunks: list = [None] * len(starts)
+
+    def vote_work(first: int, stop: int) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for index in range(first, stop):
+                rows = eval_rows[starts[index] : starts[index] + chunk_rows]
+                lr = logistic_proba[rows]
+                if decision is None and any(shared):  # the shared distances' check failed: libsvm's kernel pass
+                    part = _raw_decision(svcs[0], pool[rows])
+                elif decision is not None:
+                    part = decision[starts[index] : starts[index] + chunk_rows]
+                chunk_predictions = []
+                for svc, same in zip(svcs, shared):
+                    if same:
+                        svc_proba = svc_probabilities(part, svc.probA_, svc.probB_, n_classes)
+                    else:
+                        svc_proba = svc.predict_proba(pool[rows])
+                    chunk_predictions.append(np.argmax(np.add(svc_proba, lr, out=svc_proba), axis=1))
+                chunks[index] = chunk_predictions
+
+    in_threads(vote_work, len(starts), n_jobs)
+    return chunks
+
+
 def predict_shared(
     train_matrix: np.ndarray,
     train_labels: np.ndarray,
@@ -150,6 +202,7 @@ def predict_shared(
     *,
     n_jobs: int = 1,
     chunk_rows: int = CHUNK_ROWS,
+    distances: tuple | None = None,
 ) -> list[np.ndarray]:
     """Predictions of the frozen classifier for each seed, identical to refitting per seed.
 
@@ -157,7 +210,7 @@ def predict_shared(
     ----------
     train_matrix : ndarray of shape (n_train, D)
     train_labels : ndarray of shape (n_train,)
-    eval_matrix : ndarray of shape (n_eval, D)
+    eval_matrix : ndarray of shape (n_eval, D), or None with ``distances``
     seeds : list of int
     n_jobs : int, default=1
         Chunks of eval rows run in parallel threads (joblib), each predicting every
@@ -165,6 +218,10 @@ def predict_shared(
         selection) run one after the other.
     chunk_rows : int, default=2048
         Eval rows handled at once.
+    distances : (PoolDistances, train_rows, eval_rows), optional
+        Where the training and eval rows are rows of one pool whose squared distances are kept
+        (:mod:`selection.scoring.exact_kernel`): the decision values come from them, bit for bit
+        libsvm's, instead of a kernel pass.
 
     Returns
     -------
@@ -180,13 +237,17 @@ def predict_shared(
         warnings.simplefilter("ignore")
         logistic = LogisticRegression(random_state=seeds[0]).fit(train_matrix, encoded)
     shared = [_same_model(svc, svcs[0]) for svc in svcs]
-    starts = range(0, len(eval_matrix), chunk_rows)
     # the chunks are the parallelism; BLAS threads inside each would only contend with them
-    with threadpool_limits(limits=1, user_api="blas"):
-        chunks = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_predict_chunk)(eval_matrix[start : start + chunk_rows], svcs, shared, logistic, n_classes)
-            for start in starts
-        )
+    with _one_blas_thread():
+        if distances is not None:
+            pool_distances, train_rows, eval_rows = distances
+            decision = pool_distances.decision(svcs[0], train_rows, eval_rows, n_jobs=n_jobs) if any(shared) else None
+            chunks = _predict_from_distances(distances, decision, svcs, shared, logistic, n_classes, n_jobs, chunk_rows)
+        else:
+            chunks = Parallel(n_jobs=n_jobs, prefer="threads")(
+                delayed(_predict_chunk)(eval_matrix[start : start + chunk_rows], svcs, shared, logistic, n_classes)
+                for start in range(0, len(eval_matrix), chunk_rows)
+            )
     return [
         encoder.classes_[np.concatenate([chunk[seed_index] for chunk in chunks])] for seed_index in range(len(seeds))
     ]
