@@ -29,7 +29,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -40,6 +39,7 @@ CHECK_ROWS = 16
 checks = {"fits": 0, "fell_back": 0}
 _compiled: dict | None = None
 _executor: ThreadPoolExecutor | None = None
+_executor_threads = 0
 
 
 def libsvm_decision(svc, rows: np.ndarray) -> np.ndarray:
@@ -112,16 +112,19 @@ def _compile() -> dict | None:
 
 def in_threads(work, n: int, n_jobs: int) -> None:
     """``work(start, stop)`` over ``range(n)`` in one slice per thread of a pool kept for the process."""
-    global _executor
-    threads = (os.cpu_count() or 1) if n_jobs < 1 else n_jobs
+    global _executor, _executor_threads
+    from joblib import cpu_count
+
+    threads = cpu_count() if n_jobs < 1 else n_jobs  # the cores this process may use, as joblib's n_jobs=-1
     bounds = np.linspace(0, n, threads + 1, dtype=int)
     slices = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     if len(slices) <= 1:
         for a, b in slices:
             work(a, b)
         return
-    if _executor is None or _executor._max_workers < len(slices):
+    if _executor is None or _executor_threads < len(slices):
         _executor = ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="exact-kernel")
+        _executor_threads = len(slices)
     for done in [_executor.submit(work, a, b) for a, b in slices]:
         done.result()
 
