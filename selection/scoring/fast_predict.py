@@ -148,7 +148,7 @@ def _predict_chunk(
     return chunk_predictions
 
 
-def _predict_from_distances(distances, decision, svcs, shared, logistic, n_classes, n_jobs, chunk_rows) -> list:
+def _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows) -> list:
     """The chunks' predictions where the eval rows are rows of a pool with kept distances (``predict_shared``).
 
     The logistic regression's probabilities are computed for the whole pool in slices of
@@ -156,7 +156,8 @@ def _predict_from_distances(distances, decision, svcs, shared, logistic, n_class
     rows: each row's probabilities are the same numbers whichever rows share its slice, as the
     chunked path above already relies on.
     """
-    pool_distances, _, eval_rows = distances
+    pool_distances, train_rows, eval_rows = distances
+    decision = pool_distances.decision(svcs[0], train_rows, eval_rows, n_jobs=n_jobs) if any(shared) else None
     pool = pool_distances.rows
     logistic_proba = np.empty((len(pool), n_classes))
     pool_starts = list(range(0, len(pool), chunk_rows))
@@ -240,9 +241,7 @@ def predict_shared(
     # the chunks are the parallelism; BLAS threads inside each would only contend with them
     with _one_blas_thread():
         if distances is not None:
-            pool_distances, train_rows, eval_rows = distances
-            decision = pool_distances.decision(svcs[0], train_rows, eval_rows, n_jobs=n_jobs) if any(shared) else None
-            chunks = _predict_from_distances(distances, decision, svcs, shared, logistic, n_classes, n_jobs, chunk_rows)
+            chunks = _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows)
         else:
             chunks = Parallel(n_jobs=n_jobs, prefer="threads")(
                 delayed(_predict_chunk)(eval_matrix[start : start + chunk_rows], svcs, shared, logistic, n_classes)
