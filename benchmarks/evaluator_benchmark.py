@@ -180,8 +180,12 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
     The steps are those of :func:`selection.scoring.fast_predict.predict_shared` run one after the
     other on the whole eval set (chunks of ``CHUNK_ROWS``): converting rows to float64, the SVC fits
     (every seed) and the logistic regression fit, libsvm's decision values, the per-seed
-    probabilities, the logistic regression's probabilities, the vote, and the metrics; then a whole
-    ``Experiment.score`` with one thread and with every core. Medians over ``repeats``.
+    probabilities, the logistic regression's probabilities, the vote, and the metrics; the compiled
+    loops' decision values and probabilities-with-vote (:mod:`selection.scoring.exact_kernel`,
+    :mod:`selection.scoring.exact_coupling`; their predictions must equal libsvm's); then whole
+    ``Experiment.score`` calls with one thread and with every core, through libsvm's loops as a single
+    ``eval.py`` scores and through the compiled loops as a long-lived process does after its first
+    scorings. Medians over ``repeats``.
     """
     import warnings
 
@@ -190,7 +194,7 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
     from sklearn.preprocessing import LabelEncoder
     from threadpoolctl import threadpool_limits
 
-    from selection.scoring import fast_predict
+    from selection.scoring import exact_coupling, exact_kernel, fast_predict
     from selection.scoring.evaluation import score_predictions
     from selection.scoring.experiment import load_experiment
 
@@ -201,6 +205,8 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
     seeds = experiment.config["eval_random_seeds"]
     chunks = range(0, len(evaluation.ids), fast_predict.CHUNK_ROWS)
     steps: dict[str, list[float]] = {}
+    if exact_kernel.available():  # compile the loops before any timing (about two seconds, once per process)
+        fast_predict.predict_shared(train.matrix, train.labels, evaluation.matrix[:64], seeds[:1], compiled=True)
     clock = [time.perf_counter()]
 
     def lap(name: str) -> None:
@@ -240,10 +246,30 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
                 evaluation.labels, predictions, seeds=seeds, metric="macro_f1", class_names=experiment.class_names
             )
             lap("metrics")
-        experiment.score(checked, limit=size, n_jobs=1)
-        lap("score_one_thread")
-        experiment.score(checked, limit=size, n_jobs=-1)
-        lap("score_every_core")
+            if exact_kernel.available():
+                compiled_decision = [exact_kernel.row_decision(svcs[0], part) for part in rows]  # compiled already
+                lap("compiled_decision_values")
+                prob_a, prob_b = np.array([s.probA_ for s in svcs]), np.array([s.probB_ for s in svcs])
+                compiled_votes = [
+                    exact_coupling.seed_votes(d, prob_a, prob_b, q) for d, q in zip(compiled_decision, logistic_proba)
+                ]
+                lap("compiled_probabilities_and_vote")
+                assert all(
+                    np.array_equal(encoder.classes_[np.concatenate([v[i] for v in compiled_votes])], predictions[i])
+                    for i in range(len(seeds))
+                ), "the compiled loops' predictions differ from libsvm's"
+        # libsvm's loops (never the compiled ones, however many scorings this process has done), then the compiled
+        for suffix, compile_after in [("", float("inf"))] + ([("_compiled", 0)] if exact_kernel.available() else []):
+            saved = fast_predict.COMPILE_AFTER_PAIRS
+            fast_predict.COMPILE_AFTER_PAIRS = compile_after
+            try:
+                clock[0] = time.perf_counter()
+                experiment.score(checked, limit=size, n_jobs=1)
+                lap("score_one_thread" + suffix)
+                experiment.score(checked, limit=size, n_jobs=-1)
+                lap("score_every_core" + suffix)
+            finally:
+                fast_predict.COMPILE_AFTER_PAIRS = saved
     return {"size": size, "n_eval": len(evaluation.ids), **{name: statistics.median(v) for name, v in steps.items()}}
 
 
@@ -373,15 +399,19 @@ def format_report(report: dict) -> str:
             "One scoring after loading, step by step on one thread (medians), then whole scorings:",
             "",
             "| size | " + " | ".join(f"{step} s" for step in BREAKDOWN_STEPS) + " | sum s | score, 1 thread s "
-            "| score, every core s |",
-            "| ---: |" + " ---: |" * (len(BREAKDOWN_STEPS) + 3),
+            "| score, every core s | compiled: decision values s | compiled: probabilities and vote s "
+            "| compiled: score, 1 thread s | compiled: score, every core s |",
+            "| ---: |" + " ---: |" * (len(BREAKDOWN_STEPS) + 7),
         ]
+        compiled = ("compiled_decision_values", "compiled_probabilities_and_vote")
+        compiled += ("score_one_thread_compiled", "score_every_core_compiled")
         for row in report["breakdown"]:
             cells = " | ".join(f"{row[step]:.3f}" for step in BREAKDOWN_STEPS)
             total = sum(row[step] for step in BREAKDOWN_STEPS)
+            extra = " | ".join(f"{row[step]:.3f}" if step in row else "-" for step in compiled)
             lines.append(
                 f"| {row['size']} | {cells} | {total:.3f} | {row['score_one_thread']:.3f} | "
-                f"{row['score_every_core']:.3f} |"
+                f"{row['score_every_core']:.3f} | {extra} |"
             )
         lines.append("")
     if not report.get("whole_process"):

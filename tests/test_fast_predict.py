@@ -144,3 +144,183 @@ def test_a_shared_distance_that_differs_from_libsvm_sends_every_fit_to_libsvm(mo
     )
     assert all(np.array_equal(a, b) for a, b in zip(expected, got))  # through libsvm, still exact
     assert distances.decision(svc, train_rows, eval_rows) is None  # and it stays refused in this process
+
+
+# The compiled loops (exact_kernel.row_decision, exact_coupling): the same bits as libsvm's own.
+
+
+def _libsvm_probabilities(decision, prob_a, prob_b, n_classes):
+    return np.array([svc_probabilities(decision, a, b, n_classes) for a, b in zip(prob_a, prob_b)])
+
+
+def _hard_decision_values(n_classes: int, n_rows: int, seed: int):
+    """Decision values and Platt parameters that reach every branch of libsvm's probability step.
+
+    Ordinary values, values whose sigmoid argument is exactly zero (the ``f >= 0`` branch's edge),
+    values far enough out that the sigmoid is clipped at 1e-7 or 1 - 1e-7, pairs that make two
+    classes' probabilities equal, and row counts that do not fill the loop's last batch of lanes.
+    """
+    rng = np.random.default_rng(seed)
+    n_pairs = n_classes * (n_classes - 1) // 2
+    prob_a = rng.uniform(-6.0, -0.5, (4, n_pairs))
+    prob_b = rng.uniform(-0.5, 0.5, (4, n_pairs))
+    prob_a[1] = -1.0
+    prob_b[1] = 0.0  # seed 1: f = -d exactly
+    decision = rng.normal(0.0, 1.0, (n_rows, n_pairs))
+    decision[::7] = 0.0  # with seed 1, f == 0 exactly
+    decision[1::7] *= 40.0  # saturated: clipped probabilities
+    decision[2::7] = np.nextafter(0.0, 1.0)
+    decision[3::7, 0] = -decision[3::7, 0]
+    decision[4::7] = decision[4::7, :1]  # every pair the same value: symmetric, tied couplings
+    return decision, prob_a, prob_b
+
+
+@pytest.mark.parametrize("n_classes, n_rows", [(2, 1), (2, 130), (3, 63), (4, 64), (6, 65), (6, 1000), (9, 200)])
+def test_compiled_probabilities_are_libsvm_bit_for_bit(n_classes, n_rows):
+    from selection.scoring import exact_coupling
+
+    decision, prob_a, prob_b = _hard_decision_values(n_classes, n_rows, seed=n_classes * 100 + n_rows)
+    expected = _libsvm_probabilities(decision, prob_a, prob_b, n_classes)
+    got = exact_coupling.seed_probabilities(decision, prob_a, prob_b, n_classes)
+    assert got.shape == expected.shape
+    assert np.array_equal(got.view(np.int64), expected.view(np.int64))  # every bit, signed zeros included
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 6])
+def test_compiled_votes_break_ties_and_near_ties_as_numpy(n_classes):
+    """The vote is ``np.argmax(svc_proba + lr_proba)``: exact ties go to the first class, one ulp decides."""
+    from selection.scoring import exact_coupling
+
+    decision, prob_a, prob_b = _hard_decision_values(n_classes, 700, seed=n_classes)
+    probabilities = _libsvm_probabilities(decision, prob_a, prob_b, n_classes)
+    for seed_index in range(len(prob_a)):
+        svc_proba = probabilities[seed_index]
+        rng = np.random.default_rng(seed_index)
+        logistic = rng.dirichlet(np.ones(n_classes), len(decision))
+        tied = np.max(svc_proba + logistic, axis=1, keepdims=True) - svc_proba  # every class sums to the same
+        logistic[::3] = tied[::3]
+        logistic[1::3, 1] = np.nextafter(logistic[1::3, 1], np.inf)
+        expected = np.argmax(svc_proba + logistic, axis=1)
+        got = exact_coupling.seed_votes(
+            decision, prob_a[seed_index : seed_index + 1], prob_b[seed_index : seed_index + 1], logistic
+        )
+        assert np.array_equal(got[0], expected)
+    assert len(np.unique(expected)) > 1
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 6])
+def test_compiled_decision_values_are_libsvm_bit_for_bit(n_classes):
+    from selection.scoring import exact_kernel
+
+    train, labels, evaluation = _blobs(n_classes, 40, 1500, seed=50 + n_classes, spread=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        svc = SVC().fit(train, labels)
+    rows = evaluation.astype(np.float64)
+    assert np.array_equal(exact_kernel.row_decision(svc, rows), _raw_decision(svc, rows))
+
+
+@pytest.mark.parametrize(
+    "n_classes, labels_used, spread",
+    [(2, (0, 1), 2.0), (3, (0, 1, 2), 3.0), (6, (0, 1, 2, 3, 4, 5), 4.0), (6, (0, 2, 5), 4.0)],
+)
+def test_compiled_predictions_equal_the_straightforward_recipe(n_classes, labels_used, spread):
+    train, labels, evaluation = _blobs(n_classes, 36, 3000, seed=n_classes + 60, spread=spread)
+    labels = np.array(labels_used)[labels % len(labels_used)]
+    expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
+    for n_jobs in (1, 2):
+        got = predict_shared(train, labels, evaluation, SEEDS, n_jobs=n_jobs, chunk_rows=700, compiled=True)
+        assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+    assert len(np.unique(expected[0])) > 1
+
+
+def test_every_shipped_algorithm_is_scored_as_the_recipe_scores_it(tmp_path):
+    """Selections made by each shipped algorithm on three small experiments, scored by the compiled loops."""
+    from selection import load_experiment
+    from tests.conftest import make_dataset
+
+    for seed in (0, 1, 2):
+        root = tmp_path / f"experiment-{seed}"
+        make_dataset(root, seed=seed, pool_per_target=(14, 12, 9), eval_per_target=(40, 30, 30), per_word=10)
+        experiment = load_experiment(root, cache_dir="off")
+        evaluation = experiment.evaluation
+        names = ["random", "clean_coverage", "cleanlab"] + (["cross_validation"] if seed == 0 else [])
+        for name in names:
+            train = experiment._train_vectors(experiment.select(name, 20), dim=evaluation.matrix.shape[1])
+            expected = list(predict_straightforward(train.matrix, train.labels, evaluation.matrix, SEEDS))
+            got = predict_shared(train.matrix, train.labels, evaluation.matrix, SEEDS, compiled=True)
+            assert all(np.array_equal(a, b) for a, b in zip(expected, got)), (seed, name)
+
+
+def test_a_compiled_loop_that_differs_from_libsvm_is_not_used(monkeypatch):
+    from selection.scoring import exact_coupling, exact_kernel
+
+    train, labels, evaluation = _blobs(3, 30, 1200, seed=71, spread=4.0)
+    expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
+    monkeypatch.setitem(exact_kernel.checks, "fell_back", 0)
+    honest = exact_coupling.seed_probabilities
+    monkeypatch.setattr(exact_coupling, "seed_probabilities", lambda *a: np.nextafter(honest(*a), np.inf))
+    used = []
+    monkeypatch.setattr(exact_coupling, "seed_votes", lambda *a: used.append(1))
+    got = predict_shared(train, labels, evaluation, SEEDS, compiled=True)
+    assert exact_kernel.checks["fell_back"] == 1 and not used  # one ulp off on the checked rows: libsvm's loops
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+
+
+def test_the_compiled_loops_start_once_the_process_has_done_enough_libsvm_work(monkeypatch):
+    from selection.scoring import exact_coupling, fast_predict
+
+    train, labels, evaluation = _blobs(3, 30, 500, seed=72, spread=4.0)
+    calls = []
+    honest = exact_coupling.seed_votes
+    monkeypatch.setattr(exact_coupling, "seed_votes", lambda *a: calls.append(1) or honest(*a))
+    monkeypatch.setattr(fast_predict, "_coupled_by_libsvm", 0)
+    monkeypatch.setattr(fast_predict, "COMPILE_AFTER_PAIRS", 2 * 500 * len(SEEDS))
+    for _ in range(2):
+        predict_shared(train, labels, evaluation, SEEDS)
+    assert not calls and fast_predict._coupled_by_libsvm == 2 * 500 * len(SEEDS)  # two scorings through libsvm
+    predict_shared(train, labels, evaluation, SEEDS)
+    assert calls  # the third compiles and uses the loops
+
+
+def _scipy_openblas_architecture() -> str | None:
+    import scipy.linalg  # noqa: F401  (loads the OpenBLAS that scikit-learn's libsvm calls)
+    from threadpoolctl import threadpool_info
+
+    found = [i for i in threadpool_info() if i.get("internal_api") == "openblas" and "scipy.libs" in i["filepath"]]
+    return found[0].get("architecture") if found else None
+
+
+def test_the_replayed_ddot_kernel_is_ddot_bit_for_bit():
+    """Lengths of whole blocks of 32 use the replayed kernel, others call ddot; odd row counts included."""
+    from selection.scoring import exact_kernel
+
+    loops = exact_kernel._compile()
+    layout = exact_kernel.ddot_layout()
+    if _scipy_openblas_architecture() in ("SkylakeX", "Cooperlake", "SapphireRapids", "Haswell", "Zen"):
+        assert layout in (exact_kernel.SKYLAKEX, exact_kernel.HASWELL)  # x86-64 machines get the fast path
+    rng = np.random.default_rng(9)
+    for dim in (32, 96, 1024, 1000, 40):
+        rows = rng.gamma(0.6, 2.0, (7, dim))
+        vectors = np.concatenate([rows[:2] + rng.normal(0, 1e-6, (2, dim)), rng.gamma(0.6, 2.0, (3, dim))])
+        expected, got = np.empty((7, 5)), np.empty((7, 5))
+        loops["squared_distances"](rows, vectors, expected, exact_kernel.DDOT)
+        loops["squared_distances"](rows, vectors, got, exact_kernel._layout_for(dim))
+        assert np.array_equal(got, expected), dim
+
+
+def test_a_replayed_kernel_that_is_not_this_machines_is_caught(monkeypatch):
+    """The wrong kernel's sums differ in the last bits: the check sees it and libsvm scores, exactly."""
+    from selection.scoring import exact_kernel
+
+    layout = exact_kernel.ddot_layout()
+    if layout == exact_kernel.DDOT:
+        pytest.skip("neither replayed kernel is this machine's")
+    other = exact_kernel.HASWELL if layout == exact_kernel.SKYLAKEX else exact_kernel.SKYLAKEX
+    train, labels, evaluation = _blobs(4, 30, 1500, seed=73, spread=4.0)
+    expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
+    monkeypatch.setattr(exact_kernel, "_layout", other)
+    monkeypatch.setitem(exact_kernel.checks, "fell_back", 0)
+    got = predict_shared(train, labels, evaluation, SEEDS, compiled=True)
+    assert exact_kernel.checks["fell_back"] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))

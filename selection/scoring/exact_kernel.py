@@ -1,4 +1,4 @@
-"""libsvm's RBF decision values, bit for bit, from squared distances that many fits share.
+"""libsvm's RBF decision values, bit for bit, by compiled loops (for eval rows, or from shared distances).
 
 The frozen SVC's kernel value for an eval row ``x`` and a support vector ``s`` is, in the pinned
 scikit-learn 1.8 (``Kernel::k_function`` in its ``svm.cpp``, dense build)::
@@ -11,19 +11,34 @@ and the decision value of the class pair (i, j) is ``sum(coef * K)`` over class 
 vectors, then over class j's, minus ``rho``, accumulated left to right. The squared distance
 ``sum`` does not depend on ``gamma`` or on which other rows were fitted, so where many fits draw
 their support vectors from one pool (the cross-validation baseline's 100 candidates share their
-10 target and 10 nontarget subsets), it is computed once per (row, support vector) and reused.
+10 target and 10 nontarget subsets), it is computed once per (row, support vector) and reused
+(:class:`PoolDistances`); for eval rows, :func:`row_decision` computes it row by row.
 
-What makes it the same bits, not an approximation: the compiled loop (numba) computes the
-difference with the same float64 subtractions, calls **the same ``ddot`` function** scikit-learn
-calls (its address taken from ``scipy.linalg.cython_blas``, so the same OpenBLAS kernel under any
-``OPENBLAS_CORETYPE``), and ``math.exp``, which numba compiles to a call of the C library's
-``exp``, as libsvm's is (numpy's own ``exp`` is not: it has SIMD code on AVX-512 machines). The
-sums run in libsvm's order with separate multiply and add (numba does not fuse them without
-``fastmath``). Each fit is still checked: the decision values of its first rows are compared with
-libsvm's own, and a difference sends that fit, and every later one, to libsvm
-(:data:`checks`). Without numba the callers use libsvm throughout.
+What makes it the same bits, not an approximation:
+
+- ``ddot``'s result depends on how its kernel accumulates, and OpenBLAS picks the kernel for the
+  machine (``OPENBLAS_CORETYPE`` overrides). For the two kernels x86-64 machines run, the compiled
+  loop replays the kernel itself (``kernel/x86_64/ddot_microk_skylakex-2.c`` on AVX-512 machines:
+  four 8-lane accumulators over blocks of 32, each lane a fused multiply-add, folded to four 4-lane
+  sums, added in order, halved and paired; ``ddot_microk_haswell-2.c`` on AVX2 machines: four
+  4-lane accumulators over blocks of 16, halved, then a tree), fused with the subtraction so the
+  difference never goes to memory, two rows per pass over a support vector. Which kernel runs here
+  is asked of ``ddot`` itself (:func:`ddot_layout`: both replays against ``ddot`` on random vectors
+  of several lengths and scales); where neither gives every bit, or the length is not a whole number
+  of blocks of 32 (or is past OpenBLAS's 10,000-value threading threshold), the loop computes the
+  difference and calls **the same ``ddot`` function** scikit-learn calls (its address taken from
+  ``scipy.linalg.cython_blas``).
+- ``math.exp``, which numba compiles to a call of the C library's ``exp``, as libsvm's is (numpy's
+  own ``exp`` is not: it has SIMD code on AVX-512 machines).
+- The decision sums run in libsvm's order with separate multiply and add (numba does not fuse them
+  without ``fastmath``; the replayed kernels' fused multiply-adds are written out as the kernels
+  have them).
+
+Every fit is still checked: the decision values of its first rows are compared with libsvm's own,
+and a difference sends that fit, and every later one, to libsvm (:data:`checks`). Without numba the
+callers use libsvm throughout. The replayed kernel makes a decision value about three times as fast
+as libsvm's own (no allocation per pair, no call per pair, the difference kept in registers).
 """
-
 from __future__ import annotations
 
 import ctypes
@@ -48,6 +63,32 @@ def libsvm_decision(svc, rows: np.ndarray) -> np.ndarray:
     return -decision.reshape(-1, 1) if len(svc.classes_) == 2 else decision
 
 
+def _model_arrays(svc) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A fitted SVC's support-vector starts and counts per class, dual coefficients and ``rho``, as libsvm's."""
+    n_support = np.asarray(svc._n_support, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(n_support)[:-1]]).astype(np.int64)
+    coef = np.ascontiguousarray(svc._dual_coef_, dtype=np.float64)
+    rho = np.ascontiguousarray(-svc._intercept_, dtype=np.float64)
+    return starts, n_support, coef, rho
+
+
+def row_decision(svc, rows: np.ndarray) -> np.ndarray:
+    """libsvm's one-vs-one decision values of ``svc`` for the float64 ``rows``, by the compiled loop.
+
+    The numbers :func:`libsvm_decision` gives, bit for bit (module docstring), in about two thirds
+    of its time: no allocation per (row, support vector) pair, and each row is held against every
+    support vector while it is in cache. Callers check a few rows against libsvm's own.
+    """
+    starts, n_support, coef, rho = _model_arrays(svc)
+    rows = np.ascontiguousarray(rows, dtype=np.float64)  # the loops index rows as one contiguous block
+    vectors = np.ascontiguousarray(svc.support_vectors_, dtype=np.float64)
+    out = np.empty((len(rows), len(rho)))
+    loops = _compile()
+    layout = _layout_for(rows.shape[1])
+    loops["row_decision_values"](rows, vectors, float(svc._gamma), starts, n_support, coef, rho, out, layout)
+    return out
+
+
 def _blas_ddot():
     """The ``ddot`` that scikit-learn's libsvm calls, as a ctypes function."""
     from scipy.linalg import cython_blas
@@ -62,6 +103,72 @@ def _blas_ddot():
     return ctypes.CFUNCTYPE(ctypes.c_double, int_p, double_p, int_p, double_p, int_p)(address)
 
 
+DDOT, SKYLAKEX, HASWELL = 0, 1, 2  # how the compiled loops get libsvm's squared distance (see ddot_layout)
+_layout: int | None = None
+
+
+def _vector_squares(width: int, n_rows: int):
+    """A numba intrinsic: OpenBLAS's ``ddot`` kernel's four SIMD accumulators over ``(row - vector)²``.
+
+    ``squares(rows, first, vector, acc)`` takes rows ``first`` to ``first + n_rows - 1`` of a
+    C-contiguous float64 matrix and, for each block of ``4 * width`` elements in order, runs
+    accumulator ``r`` (``width`` doubles) as ``acc_r = fma(d, d, acc_r)`` with ``d = row - vector``
+    on elements ``r * width`` to ``(r + 1) * width - 1`` of the block; then stores each row's four
+    accumulators into ``acc[row - first]``. Written in LLVM IR so that the accumulators stay in SIMD
+    registers and each block of ``vector`` is loaded once for all ``n_rows`` rows; lane by lane these
+    are the kernel's own operations (``vsubpd``, ``vfmadd231pd``), and a vector operation rounds each
+    lane as the scalar one does.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def squares(typingctx, rows, first, vector, acc):
+        def codegen(context, builder, signature, args):
+            matrix, _, single, out = (
+                context.make_array(kind)(context, builder, value) if isinstance(kind, types.Array) else value
+                for kind, value in zip(signature.args, args)
+            )
+            dim = builder.extract_value(single.shape, 0)
+            index = context.cast(builder, args[1], signature.args[1], types.intp)
+            lanes = ir.VectorType(ir.DoubleType(), width)
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(lanes, [lanes] * 3), f"llvm.fma.v{width}f64"
+            )
+
+            def load(pointer, offset):
+                return builder.load(builder.bitcast(builder.gep(pointer, [offset]), lanes.as_pointer()), align=8)
+
+            starts = [
+                builder.gep(matrix.data, [builder.mul(builder.add(index, ir.Constant(dim.type, q)), dim)])
+                for q in range(n_rows)
+            ]
+            slots = [
+                [cgutils.alloca_once_value(builder, ir.Constant(lanes, [0.0] * width)) for _ in range(4)]
+                for _ in range(n_rows)
+            ]
+            block = ir.Constant(dim.type, 4 * width)
+            with cgutils.for_range(builder, builder.udiv(dim, block)) as loop:
+                start = builder.mul(loop.index, block)
+                for r in range(4):
+                    offset = builder.add(start, ir.Constant(dim.type, r * width))
+                    part = load(single.data, offset)
+                    for q in range(n_rows):
+                        d = builder.fsub(load(starts[q], offset), part)
+                        builder.store(builder.call(fma, [d, d, builder.load(slots[q][r])]), slots[q][r])
+            for q in range(n_rows):
+                for r in range(4):
+                    target = builder.gep(out.data, [ir.Constant(dim.type, q * 32 + r * width)])
+                    builder.store(builder.load(slots[q][r]), builder.bitcast(target, lanes.as_pointer()), align=8)
+            return context.get_dummy_value()
+
+        return types.void(rows, first, vector, acc), codegen
+
+    return squares
+
+
 def _compile() -> dict | None:
     """The compiled loops, or None where numba is missing (compiled once per process, about a second)."""
     global _compiled
@@ -73,45 +180,141 @@ def _compile() -> dict | None:
         _compiled = {}
         return None
     ddot = _blas_ddot()
+    skylakex_pair, skylakex_one = _vector_squares(8, 2), _vector_squares(8, 1)
+    haswell_pair, haswell_one = _vector_squares(4, 2), _vector_squares(4, 1)
+
+    @njit(nogil=True, inline="always")
+    def fold(acc, layout):
+        """The kernel's sum of its accumulators (``acc``: 32 doubles, 16 used by the Haswell kernel)."""
+        if layout == SKYLAKEX:  # kernel/x86_64/ddot_microk_skylakex-2.c: 4 x 8 lanes, folded to 4 x 4, then summed
+            f0 = (((acc[0] + acc[4]) + (acc[8] + acc[12])) + (acc[16] + acc[20])) + (acc[24] + acc[28])
+            f1 = (((acc[1] + acc[5]) + (acc[9] + acc[13])) + (acc[17] + acc[21])) + (acc[25] + acc[29])
+            f2 = (((acc[2] + acc[6]) + (acc[10] + acc[14])) + (acc[18] + acc[22])) + (acc[26] + acc[30])
+            f3 = (((acc[3] + acc[7]) + (acc[11] + acc[15])) + (acc[19] + acc[23])) + (acc[27] + acc[31])
+            return (f0 + f2) + (f1 + f3)
+        # kernel/x86_64/ddot_microk_haswell-2.c: 4 x 4 lanes, each halved, then a tree
+        low = ((acc[0] + acc[2]) + (acc[4] + acc[6])) + ((acc[8] + acc[10]) + (acc[12] + acc[14]))
+        high = ((acc[1] + acc[3]) + (acc[5] + acc[7])) + ((acc[9] + acc[11]) + (acc[13] + acc[15]))
+        return low + high
 
     @njit(nogil=True)
-    def squared_distances(rows, vectors, out):
+    def squared_distances(rows, vectors, out, layout):
+        """``out[i, j]``: libsvm's ``ddot(x - s, x - s)`` for row i and vector j (float64, C-contiguous)."""
         n, dim = rows.shape
+        acc = np.empty((2, 32))
+        paired = n - n % 2 if layout != DDOT else 0
+        for i in range(0, paired, 2):  # two rows against every vector: each vector block is loaded once for both
+            for j in range(vectors.shape[0]):
+                if layout == SKYLAKEX:
+                    skylakex_pair(rows, i, vectors[j], acc)
+                else:
+                    haswell_pair(rows, i, vectors[j], acc)
+                out[i, j] = fold(acc[0], layout)
+                out[i + 1, j] = fold(acc[1], layout)
         diff = np.empty(dim)
-        length = np.empty(1, dtype=np.int32)
-        length[0] = dim
+        length = np.full(1, dim, dtype=np.int32)
         step = np.ones(1, dtype=np.int32)
-        for j in range(vectors.shape[0]):
-            for i in range(n):
-                for k in range(dim):
-                    diff[k] = rows[i, k] - vectors[j, k]
-                out[i, j] = ddot(length.ctypes, diff.ctypes, step.ctypes, diff.ctypes, step.ctypes)
+        for i in range(paired, n):  # the odd last row, or every row where the kernel is not replayed
+            for j in range(vectors.shape[0]):
+                if layout == SKYLAKEX:
+                    skylakex_one(rows, i, vectors[j], acc)
+                    out[i, j] = fold(acc[0], layout)
+                elif layout == HASWELL:
+                    haswell_one(rows, i, vectors[j], acc)
+                    out[i, j] = fold(acc[0], layout)
+                else:
+                    for k in range(dim):
+                        diff[k] = rows[i, k] - vectors[j, k]
+                    out[i, j] = ddot(length.ctypes, diff.ctypes, step.ctypes, diff.ctypes, step.ctypes)
+
+    @njit(nogil=True)
+    def pair_sums(kernel, starts, counts, coef, rho, out_row):
+        """libsvm's ``predict_values``: one decision value per class pair, in its pair and summation order."""
+        n_classes = starts.shape[0]
+        pair = 0
+        for i in range(n_classes):
+            for j in range(i + 1, n_classes):
+                total = 0.0
+                for k in range(counts[i]):
+                    total += coef[j - 1, starts[i] + k] * kernel[starts[i] + k]
+                for k in range(counts[j]):
+                    total += coef[i, starts[j] + k] * kernel[starts[j] + k]
+                out_row[pair] = total - rho[pair]
+                pair += 1
 
     @njit(nogil=True)
     def decision_values(distances, rows, columns, gamma, starts, counts, coef, rho, out):
-        n_classes = starts.shape[0]
-        n_vectors = columns.shape[0]
-        kernel = np.empty(n_vectors)
+        kernel = np.empty(columns.shape[0])
         for row in range(rows.shape[0]):
-            for v in range(n_vectors):
+            for v in range(columns.shape[0]):
                 kernel[v] = math.exp(-gamma * distances[rows[row], columns[v]])
-            pair = 0
-            for i in range(n_classes):
-                for j in range(i + 1, n_classes):
-                    total = 0.0
-                    for k in range(counts[i]):
-                        total += coef[j - 1, starts[i] + k] * kernel[starts[i] + k]
-                    for k in range(counts[j]):
-                        total += coef[i, starts[j] + k] * kernel[starts[j] + k]
-                    out[row, pair] = total - rho[pair]
-                    pair += 1
+            pair_sums(kernel, starts, counts, coef, rho, out[row])
 
-    _compiled = {"squared_distances": squared_distances, "decision_values": decision_values}
+    @njit(nogil=True)
+    def row_decision_values(rows, vectors, gamma, starts, counts, coef, rho, out, layout):
+        block = 64
+        squared = np.empty((block, vectors.shape[0]))
+        kernel = np.empty(vectors.shape[0])
+        for first in range(0, rows.shape[0], block):
+            stop = min(first + block, rows.shape[0])
+            squared_distances(rows[first:stop], vectors, squared, layout)
+            for i in range(first, stop):
+                for v in range(vectors.shape[0]):
+                    kernel[v] = math.exp(-gamma * squared[i - first, v])
+                pair_sums(kernel, starts, counts, coef, rho, out[i])
+
+    _compiled = {
+        "squared_distances": squared_distances,
+        "decision_values": decision_values,
+        "row_decision_values": row_decision_values,
+    }
     return _compiled
 
 
-def in_threads(work, n: int, n_jobs: int) -> None:
-    """``work(start, stop)`` over ``range(n)`` in one slice per thread of a pool kept for the process."""
+def ddot_layout() -> int:
+    """Which of OpenBLAS's ``ddot`` kernels the compiled loops replay here, found by asking ``ddot`` itself.
+
+    libsvm's squared distance is whatever OpenBLAS's ``ddot`` returns, and OpenBLAS picks its kernel
+    for the machine (``OPENBLAS_CORETYPE`` overrides): AVX-512 machines run the SkylakeX kernel, AVX2
+    ones (Haswell, Zen) the Haswell kernel, and the two sum in different orders. Each layout is tried
+    on random vectors of several lengths and scales against ``ddot`` itself; the one that gives every
+    bit is used, and where neither does the loops call ``ddot`` (:data:`DDOT`, about half as fast).
+    """
+    global _layout
+    if _layout is not None:
+        return _layout
+    loops = _compile()
+    _layout = DDOT
+    if loops is None:
+        return _layout
+    rng = np.random.default_rng(20261201)
+    for layout in (SKYLAKEX, HASWELL):
+        agree = True
+        for dim in (32, 64, 1024):
+            rows = rng.gamma(0.5, rng.uniform(0.01, 10.0), (24, dim))
+            vectors = np.concatenate([rows[:3] + rng.normal(0, 1e-3, (3, dim)), rng.gamma(0.5, 3.0, (5, dim))])
+            expected, got = np.empty((24, 8)), np.empty((24, 8))
+            loops["squared_distances"](rows, vectors, expected, DDOT)
+            loops["squared_distances"](rows, vectors, got, layout)
+            agree = agree and np.array_equal(expected, got)
+        if agree:
+            _layout = layout
+            break
+    return _layout
+
+
+def _layout_for(dim: int) -> int:
+    """The layout for vectors of ``dim`` values: the replayed kernels cover whole blocks of 32, below OpenBLAS's
+    threading threshold (10,000 values); other lengths call ``ddot``."""
+    return ddot_layout() if dim % 32 == 0 and 32 <= dim <= 10000 else DDOT
+
+
+def start_in_threads(work, n: int, n_jobs: int):
+    """Start ``work(start, stop)`` over ``range(n)``, one slice per thread of a pool kept for the process.
+
+    Returns a function that waits for every slice (and raises what a slice raised). With one thread
+    the work runs here, before this returns; otherwise the caller can do its own work meanwhile.
+    """
     global _executor, _executor_threads
     from joblib import cpu_count
 
@@ -121,12 +324,17 @@ def in_threads(work, n: int, n_jobs: int) -> None:
     if len(slices) <= 1:
         for a, b in slices:
             work(a, b)
-        return
+        return lambda: None
     if _executor is None or _executor_threads < len(slices):
         _executor = ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="exact-kernel")
         _executor_threads = len(slices)
-    for done in [_executor.submit(work, a, b) for a, b in slices]:
-        done.result()
+    pending = [_executor.submit(work, a, b) for a, b in slices]
+    return lambda: [done.result() for done in pending] and None
+
+
+def in_threads(work, n: int, n_jobs: int) -> None:
+    """``work(start, stop)`` over ``range(n)`` in one slice per thread of a pool kept for the process."""
+    start_in_threads(work, n, n_jobs)()
 
 
 def available() -> bool:
@@ -154,8 +362,8 @@ class PoolDistances:
         if missing:
             fresh = np.empty((len(self.rows), len(missing)))
             vectors = self.rows[missing]
-            loop = _compile()["squared_distances"]
-            in_threads(lambda a, b: loop(self.rows[a:b], vectors, fresh[a:b]), len(self.rows), n_jobs)
+            loop, layout = _compile()["squared_distances"], _layout_for(self.rows.shape[1])
+            in_threads(lambda a, b: loop(self.rows[a:b], vectors, fresh[a:b], layout), len(self.rows), n_jobs)
             first = len(self._column_of)
             if first + len(missing) > self._columns.shape[1]:
                 grown = np.empty((len(self.rows), max(2 * self._columns.shape[1], first + len(missing))))
@@ -174,12 +382,8 @@ class PoolDistances:
         if checks["fell_back"]:
             return None
         columns = self.columns_for(train_rows[svc.support_], n_jobs=n_jobs)
-        n_support = np.asarray(svc._n_support, dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(n_support)[:-1]]).astype(np.int64)
-        coef = np.ascontiguousarray(svc._dual_coef_, dtype=np.float64)
-        rho = np.ascontiguousarray(-svc._intercept_, dtype=np.float64)
-        n_pairs = len(n_support) * (len(n_support) - 1) // 2
-        out = np.empty((len(eval_rows), n_pairs))
+        starts, n_support, coef, rho = _model_arrays(svc)
+        out = np.empty((len(eval_rows), len(rho)))
         loop = _compile()["decision_values"]
         gamma = float(svc._gamma)
         rows = np.ascontiguousarray(eval_rows, dtype=np.int64)

@@ -24,8 +24,16 @@ What a seed changes, and what it does not (scikit-learn 1.8, pinned):
   of a row summing to 2 is at least 2/k, far from subnormal): the stacking, the reduction and the
   division are skipped.
 
-The eval set is processed in chunks of rows, so that no full float64 copy of it exists,
-and chunks run in parallel threads (libsvm, BLAS and numpy release the GIL).
+The eval set is processed in chunks of rows, so that no full float64 copy of it exists, and
+chunks run in parallel threads (libsvm, BLAS, numpy and the compiled loops release the GIL): first
+each chunk's logistic-regression probabilities and the first seed's decision values, while this
+thread fits the other seeds' SVCs, then each chunk's per-seed probabilities and vote.
+
+In a process that scores many times (a leaderboard worker, ``bench``, the per-clip report) the
+decision values and the probabilities come from compiled loops instead of libsvm's
+(:mod:`selection.scoring.exact_kernel`, :mod:`selection.scoring.exact_coupling`): the same bits, in
+about half the time of a scoring, after a compile of about four seconds once per process. Each call
+first compares them with libsvm's own on a few rows.
 """
 
 from __future__ import annotations
@@ -34,18 +42,24 @@ import threading
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC, _libsvm
 from threadpoolctl import ThreadpoolController
 
+from selection.scoring import exact_coupling, exact_kernel
 from selection.scoring.exact_kernel import in_threads
 from selection.scoring.exact_kernel import libsvm_decision as _raw_decision
 
-CHUNK_ROWS = 2048
+CHUNK_ROWS = 1024
 _buffers = threading.local()
 _controller: ThreadpoolController | None = None  # finding the loaded BLAS libraries takes milliseconds: once
+# The compiled loops cost about four seconds to compile, once per process, and save about half of a
+# scoring's time: they are used once this process has coupled this many (row, seed) pairs through
+# libsvm (about ten eval.py scorings, as long as the compile; the cross-validation baseline's 100
+# one-seed candidates stay below, and a single eval.py scoring never pays it).
+COMPILE_AFTER_PAIRS = 3_000_000
+_coupled_by_libsvm = 0
 
 
 def _one_blas_thread():
@@ -116,6 +130,37 @@ def svc_probabilities(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarr
     )
 
 
+def _kernel_agrees(svc: SVC, sample: np.ndarray) -> bool:
+    """Whether the compiled decision values equal libsvm's on ``sample`` (a failure turns them off for the process)."""
+    if exact_kernel.checks["fell_back"] or not exact_kernel.available():
+        return False
+    if np.array_equal(exact_kernel.row_decision(svc, sample), _raw_decision(svc, sample)):
+        return True
+    exact_kernel.checks["fell_back"] += 1
+    exact_kernel.log.warning("the compiled kernel loop differs from libsvm's here; using libsvm's")
+    return False
+
+
+def _checked_sigmoids(svcs: list[SVC], shared: list[bool], sample: np.ndarray, n_classes: int):
+    """The shared seeds' ``(probA_, probB_)`` for the compiled coupling, if it agrees with libsvm on ``sample``.
+
+    Compares every shared seed's compiled probabilities with libsvm's own on a few rows; None
+    (libsvm's loops, for this call and every later one in the process) where numba is missing, a
+    check failed before, or this one fails.
+    """
+    if not any(shared) or exact_kernel.checks["fell_back"] or not exact_kernel.available():
+        return None
+    prob_a = np.array([svc.probA_ for svc, same in zip(svcs, shared) if same])
+    prob_b = np.array([svc.probB_ for svc, same in zip(svcs, shared) if same])
+    decision = _raw_decision(svcs[0], sample)
+    expected = [svc_probabilities(decision, svc.probA_, svc.probB_, n_classes) for svc, s in zip(svcs, shared) if s]
+    if np.array_equal(exact_coupling.seed_probabilities(decision, prob_a, prob_b, n_classes), expected):
+        return prob_a, prob_b
+    exact_kernel.checks["fell_back"] += 1
+    exact_kernel.log.warning("the compiled probability loop differs from libsvm's here; using libsvm's")
+    return None
+
+
 def _same_model(a: SVC, b: SVC) -> bool:
     return all(
         np.array_equal(getattr(a, name), getattr(b, name))
@@ -129,26 +174,73 @@ def _fit_svc(matrix: np.ndarray, encoded: np.ndarray, seed: int) -> SVC:
         return SVC(probability=True, random_state=seed).fit(matrix, encoded)
 
 
-def _predict_chunk(
-    rows: np.ndarray, svcs: list[SVC], shared: list[bool], logistic: LogisticRegression, n_classes: int
-) -> list[np.ndarray]:
-    """Encoded class predictions of every seed for one chunk of eval rows."""
+def _seed_votes(decision, logistic_proba, svcs, shared, rows, n_classes, sigmoids) -> list[np.ndarray]:
+    """Each seed's encoded predictions for some rows: the argmax of its SVC's probabilities plus the LR's.
+
+    ``sigmoids`` is ``(prob_a, prob_b)`` of the shared seeds for the compiled loop
+    (:mod:`selection.scoring.exact_coupling`), or None for libsvm's own; ``rows()`` gives the rows'
+    vectors for a seed whose model is not the shared one.
+    """
+    compiled = iter(exact_coupling.seed_votes(decision, *sigmoids, logistic_proba)) if sigmoids is not None else None
+    votes = []
+    for svc, same in zip(svcs, shared):
+        if same and compiled is not None:
+            votes.append(next(compiled))
+            continue
+        if same:
+            svc_proba = svc_probabilities(decision, svc.probA_, svc.probB_, n_classes)
+        else:
+            svc_proba = svc.predict_proba(rows())
+        votes.append(np.argmax(np.add(svc_proba, logistic_proba, out=svc_proba), axis=1))
+    return votes
+
+
+def _first_pass(rows: np.ndarray, svc: SVC, logistic: LogisticRegression, compiled: bool):
+    """One chunk of eval rows: the logistic regression's probabilities and the first seed's decision values."""
     rows = _as_float64(rows)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logistic_proba = logistic.predict_proba(rows)
-        decision = _raw_decision(svcs[0], rows) if any(shared) else None
-        chunk_predictions = []
-        for svc, same in zip(svcs, shared):
-            if same:
-                svc_proba = svc_probabilities(decision, svc.probA_, svc.probB_, n_classes)
-            else:
-                svc_proba = svc.predict_proba(rows)
-            chunk_predictions.append(np.argmax(np.add(svc_proba, logistic_proba, out=svc_proba), axis=1))
-    return chunk_predictions
+    kernel_pass = exact_kernel.row_decision if compiled else _raw_decision
+    return logistic.predict_proba(rows), kernel_pass(svc, rows)
 
 
-def _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows) -> list:
+def _predict_chunks(eval_matrix, train_matrix, encoded, seeds, first, logistic, n_classes, options) -> tuple:
+    """The eval set's predictions, chunk by chunk, with the seeds' SVC fits done while the chunks' kernel runs.
+
+    The first seed's decision values and the logistic regression's probabilities need only the first
+    fit; the other seeds' fits (one after the other: libsvm's random generator is process-wide)
+    run in this thread meanwhile, and then each chunk's probabilities and vote.
+    Returns the chunks' votes, which seeds share the first one's model, and whether the compiled
+    coupling ran.
+    """
+    compiled, sample, n_jobs, chunk_rows = options
+    compiled = compiled and _kernel_agrees(first, sample)
+    starts = list(range(0, len(eval_matrix), chunk_rows))
+    passes: list = [None] * len(starts)
+
+    def first_work(a: int, b: int) -> None:
+        for index in range(a, b):
+            passes[index] = _first_pass(
+                eval_matrix[starts[index] : starts[index] + chunk_rows], first, logistic, compiled
+            )
+
+    wait = exact_kernel.start_in_threads(first_work, len(starts), n_jobs)
+    svcs = [first] + [_fit_svc(train_matrix, encoded, seed) for seed in seeds[1:]]
+    wait()
+    shared = [_same_model(svc, first) for svc in svcs]
+    sigmoids = _checked_sigmoids(svcs, shared, sample, n_classes) if compiled else None
+    chunks: list = [None] * len(starts)
+
+    def vote_work(a: int, b: int) -> None:
+        for index in range(a, b):
+            logistic_proba, decision = passes[index]
+            rows = eval_matrix[starts[index] : starts[index] + chunk_rows]
+            vectors = lambda rows=rows: _as_float64(rows)  # noqa: E731 (only for a seed whose model differs)
+            chunks[index] = _seed_votes(decision, logistic_proba, svcs, shared, vectors, n_classes, sigmoids)
+
+    exact_kernel.in_threads(vote_work, len(starts), n_jobs)
+    return chunks, shared, sigmoids is not None
+
+
+def _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows, sigmoids) -> list:
     """The chunks' predictions where the eval rows are rows of a pool with kept distances (``predict_shared``).
 
     The logistic regression's probabilities are computed for the whole pool in slices of
@@ -157,39 +249,28 @@ def _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs
     chunked path above already relies on.
     """
     pool_distances, train_rows, eval_rows = distances
-    decision = pool_distances.decision(svcs[0], train_rows, eval_rows, n_jobs=n_jobs) if any(shared) else None
+    decision = pool_distances.decision(svcs[0], train_rows, eval_rows, n_jobs=n_jobs)
     pool = pool_distances.rows
     logistic_proba = np.empty((len(pool), n_classes))
     pool_starts = list(range(0, len(pool), chunk_rows))
 
     def logistic_work(first: int, stop: int) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for start in pool_starts[first:stop]:
-                logistic_proba[start : start + chunk_rows] = logistic.predict_proba(pool[start : start + chunk_rows])
+        for start in pool_starts[first:stop]:
+            logistic_proba[start : start + chunk_rows] = logistic.predict_proba(pool[start : start + chunk_rows])
 
     in_threads(logistic_work, len(pool_starts), n_jobs)
     starts = list(range(0, len(eval_rows), chunk_rows))
     chunks: list = [None] * len(starts)
 
     def vote_work(first: int, stop: int) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for index in range(first, stop):
-                rows = eval_rows[starts[index] : starts[index] + chunk_rows]
-                lr = logistic_proba[rows]
-                if decision is None and any(shared):  # the shared distances' check failed: libsvm's kernel pass
-                    part = _raw_decision(svcs[0], pool[rows])
-                elif decision is not None:
-                    part = decision[starts[index] : starts[index] + chunk_rows]
-                chunk_predictions = []
-                for svc, same in zip(svcs, shared):
-                    if same:
-                        svc_proba = svc_probabilities(part, svc.probA_, svc.probB_, n_classes)
-                    else:
-                        svc_proba = svc.predict_proba(pool[rows])
-                    chunk_predictions.append(np.argmax(np.add(svc_proba, lr, out=svc_proba), axis=1))
-                chunks[index] = chunk_predictions
+        for index in range(first, stop):
+            rows = eval_rows[starts[index] : starts[index] + chunk_rows]
+            lr = logistic_proba[rows]
+            if decision is None:  # the shared distances' check failed: libsvm's kernel pass
+                part = _raw_decision(svcs[0], pool[rows])
+            else:
+                part = decision[starts[index] : starts[index] + chunk_rows]
+            chunks[index] = _seed_votes(part, lr, svcs, shared, lambda rows=rows: pool[rows], n_classes, sigmoids)
 
     in_threads(vote_work, len(starts), n_jobs)
     return chunks
@@ -204,6 +285,7 @@ def predict_shared(
     n_jobs: int = 1,
     chunk_rows: int = CHUNK_ROWS,
     distances: tuple | None = None,
+    compiled: bool | None = None,
 ) -> list[np.ndarray]:
     """Predictions of the frozen classifier for each seed, identical to refitting per seed.
 
@@ -214,15 +296,24 @@ def predict_shared(
     eval_matrix : ndarray of shape (n_eval, D), or None with ``distances``
     seeds : list of int
     n_jobs : int, default=1
-        Chunks of eval rows run in parallel threads (joblib), each predicting every
-        seed. ``-1`` uses every core. The per-seed SVC fits (milliseconds on a
-        selection) run one after the other.
-    chunk_rows : int, default=2048
+        Chunks of eval rows run in this many threads (a pool kept for the process), each
+        predicting every seed. ``-1`` uses every core this process may use. The per-seed SVC
+        fits (milliseconds on a selection) run one after the other in the calling thread,
+        while the threads compute the first seed's decision values.
+    chunk_rows : int, default=1024
         Eval rows handled at once.
     distances : (PoolDistances, train_rows, eval_rows), optional
         Where the training and eval rows are rows of one pool whose squared distances are kept
         (:mod:`selection.scoring.exact_kernel`): the decision values come from them, bit for bit
         libsvm's, instead of a kernel pass.
+    compiled : bool, optional
+        Whether the decision values (without ``distances``) and the probabilities come from the
+        compiled loops (:mod:`selection.scoring.exact_kernel`, :mod:`selection.scoring.exact_coupling`)
+        instead of libsvm's: the same bits in about half the time, after a compile of about four
+        seconds once per process. By default once the process has coupled
+        :data:`COMPILE_AFTER_PAIRS` (row, seed) pairs through libsvm, so that a single ``eval.py``
+        scoring never pays the compile and a leaderboard worker pays it once. Where numba is
+        missing, or a check against libsvm on the first rows differs, libsvm's own are used.
 
     Returns
     -------
@@ -232,21 +323,33 @@ def predict_shared(
     encoder = LabelEncoder().fit(train_labels)
     encoded = encoder.transform(train_labels)
     n_classes = len(encoder.classes_)
-    # libsvm's random generator is process-wide: fits in threads would interleave draws between seeds
-    svcs = [_fit_svc(train_matrix, encoded, seed) for seed in seeds]
-    with warnings.catch_warnings():
+    global _coupled_by_libsvm
+    if compiled is None:
+        compiled = _coupled_by_libsvm >= COMPILE_AFTER_PAIRS
+    if distances is not None:
+        pool_distances, _, eval_rows = distances
+        sample = pool_distances.rows[eval_rows[: exact_kernel.CHECK_ROWS]]
+    else:
+        sample = np.asarray(eval_matrix[: exact_kernel.CHECK_ROWS], dtype=np.float64)
+    # the warnings filter is process-wide: set here, once, for the worker threads too
+    with warnings.catch_warnings(), _one_blas_thread():
         warnings.simplefilter("ignore")
+        first = _fit_svc(train_matrix, encoded, seeds[0])
         logistic = LogisticRegression(random_state=seeds[0]).fit(train_matrix, encoded)
-    shared = [_same_model(svc, svcs[0]) for svc in svcs]
-    # the chunks are the parallelism; BLAS threads inside each would only contend with them
-    with _one_blas_thread():
-        if distances is not None:
-            chunks = _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows)
-        else:
-            chunks = Parallel(n_jobs=n_jobs, prefer="threads")(
-                delayed(_predict_chunk)(eval_matrix[start : start + chunk_rows], svcs, shared, logistic, n_classes)
-                for start in range(0, len(eval_matrix), chunk_rows)
+        if distances is None:
+            options = (compiled, sample, n_jobs, chunk_rows)
+            chunks, shared, coupled = _predict_chunks(
+                eval_matrix, train_matrix, encoded, seeds, first, logistic, n_classes, options
             )
+        else:
+            # libsvm's random generator is process-wide: fits in threads would interleave draws between seeds
+            svcs = [first] + [_fit_svc(train_matrix, encoded, seed) for seed in seeds[1:]]
+            shared = [_same_model(svc, first) for svc in svcs]
+            sigmoids = _checked_sigmoids(svcs, shared, sample, n_classes) if compiled else None
+            chunks = _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows, sigmoids)
+            coupled = sigmoids is not None
+    if not coupled:
+        _coupled_by_libsvm += (len(eval_matrix) if distances is None else len(distances[2])) * sum(shared)
     return [
         encoder.classes_[np.concatenate([chunk[seed_index] for chunk in chunks])] for seed_index in range(len(seeds))
     ]
