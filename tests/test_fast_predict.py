@@ -324,3 +324,18 @@ def test_a_replayed_kernel_that_is_not_this_machines_is_caught(monkeypatch):
     got = predict_shared(train, labels, evaluation, SEEDS, compiled=True)
     assert exact_kernel.checks["fell_back"] == 1
     assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+
+
+def test_compile_loops_makes_the_next_scoring_use_them(monkeypatch):
+    """What a leaderboard worker calls while it loads: the first scoring after it is already compiled."""
+    from selection.scoring import exact_coupling, fast_predict
+
+    monkeypatch.setattr(fast_predict, "_coupled_by_libsvm", 0)
+    assert fast_predict.compile_loops()
+    calls = []
+    honest = exact_coupling.seed_votes
+    monkeypatch.setattr(exact_coupling, "seed_votes", lambda *a: calls.append(1) or honest(*a))
+    train, labels, evaluation = _blobs(3, 30, 400, seed=74, spread=4.0)
+    got = predict_shared(train, labels, evaluation, SEEDS)
+    assert calls
+    assert all(np.array_equal(a, b) for a, b in zip(predict_straightforward(train, labels, evaluation, SEEDS), got))

@@ -421,3 +421,20 @@ def test_a_changed_config_rescores_everything(organiser: Path, local_board: Path
         read_json(outdir / "leaderboard.json")["provenance"]["eval_random_seeds"] == config["eval_random_seeds"]
         for _ in rows
     )
+
+
+def test_a_big_boards_worker_compiles_the_scoring_loops_while_it_loads(tmp_path, monkeypatch):
+    """Small boards (the tests') never pay the compile; from COMPILE_FROM_SUBMISSIONS each worker does, once."""
+    from selection import leaderboard
+    from selection.scoring import fast_predict
+    from tests.conftest import make_dataset
+
+    make_dataset(tmp_path)
+    monkeypatch.setattr(leaderboard, "_LOADED", {})
+    monkeypatch.setattr(fast_predict, "_coupled_by_libsvm", 0)
+    leaderboard._experiment(str(tmp_path))
+    assert fast_predict._coupled_by_libsvm == 0  # a small board: the loops start only after enough libsvm work
+    monkeypatch.setattr(leaderboard, "_LOADED", {})
+    experiment = leaderboard._experiment(str(tmp_path), compile_loops=True)
+    assert fast_predict._coupled_by_libsvm >= fast_predict.COMPILE_AFTER_PAIRS
+    assert experiment is leaderboard._experiment(str(tmp_path), compile_loops=True)  # loaded once

@@ -39,6 +39,7 @@ and a difference sends that fit, and every later one, to libsvm (:data:`checks`)
 callers use libsvm throughout. The replayed kernel makes a decision value about three times as fast
 as libsvm's own (no allocation per pair, no call per pair, the difference kept in registers).
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -62,6 +62,24 @@ COMPILE_AFTER_PAIRS = 3_000_000
 _coupled_by_libsvm = 0
 
 
+def compile_loops() -> bool:
+    """Compile the loops now, and use them from this process's next scoring on; whether they are there.
+
+    For a process that knows it will score many times (a leaderboard worker): the compile (about four
+    seconds) can then overlap other work, and no scoring runs through libsvm's loops first.
+    It may run in a thread beside loading; every scoring still checks the loops against libsvm.
+    """
+    global _coupled_by_libsvm
+    if not exact_kernel.available():
+        return False
+    exact_kernel.ddot_layout()
+    rng = np.random.default_rng(0)
+    train = rng.random((12, 64))
+    predict_shared(train, np.arange(12) % 3, rng.random((8, 64)), [0], compiled=True)  # compiles every loop
+    _coupled_by_libsvm = max(_coupled_by_libsvm, COMPILE_AFTER_PAIRS)
+    return True
+
+
 def _one_blas_thread():
     """A context in which BLAS runs on one thread (the chunks are the parallelism)."""
     global _controller
