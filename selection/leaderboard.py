@@ -109,12 +109,13 @@ def _experiment(folder: str, compile_loops: bool = False):
         from selection.scoring import fast_predict
         from selection.scoring.experiment import load_experiment
 
-        compiling = threading.Thread(target=fast_predict.compile_loops, name="compile-scoring-loops")
+        compiling = None
         if compile_loops and not _LOADED:
+            compiling = threading.Thread(target=fast_predict.compile_loops, name="compile-scoring-loops")
             compiling.start()
         _LOADED[folder] = load_experiment(Path(folder))
         _LOADS[0] += 1
-        if compiling.is_alive():
+        if compiling is not None:
             compiling.join()
     return _LOADED[folder]
 

@@ -343,6 +343,17 @@ def available() -> bool:
     return _compile() is not None
 
 
+def usable() -> bool:
+    """Whether the compiled loops may be used: numba is here and no check against libsvm has failed."""
+    return not checks["fell_back"] and available()
+
+
+def refuse(what: str) -> None:
+    """Record that ``what`` differed from libsvm's on the checked rows: libsvm's loops for the rest of the process."""
+    checks["fell_back"] += 1
+    log.warning("the %s differs from libsvm's here; using libsvm's for the rest of this process", what)
+
+
 class PoolDistances:
     """libsvm's squared distances between a pool's rows, one column per support vector, computed on first use.
 
@@ -397,7 +408,6 @@ class PoolDistances:
         checks["fits"] += 1
         sample = eval_rows[:CHECK_ROWS]
         if not np.array_equal(out[: len(sample)], libsvm_decision(svc, self.rows[sample])):
-            checks["fell_back"] += 1
-            log.warning("the shared-distance kernel differs from libsvm's here; using libsvm for every fit")
+            refuse("shared-distance kernel")
             return None
         return out

@@ -48,7 +48,6 @@ from sklearn.svm import SVC, _libsvm
 from threadpoolctl import ThreadpoolController
 
 from selection.scoring import exact_coupling, exact_kernel
-from selection.scoring.exact_kernel import in_threads
 from selection.scoring.exact_kernel import libsvm_decision as _raw_decision
 
 CHUNK_ROWS = 1024
@@ -70,9 +69,8 @@ def compile_loops() -> bool:
     It may run in a thread beside loading; every scoring still checks the loops against libsvm.
     """
     global _coupled_by_libsvm
-    if not exact_kernel.available():
+    if not exact_kernel.usable():
         return False
-    exact_kernel.ddot_layout()
     rng = np.random.default_rng(0)
     train = rng.random((12, 64))
     predict_shared(train, np.arange(12) % 3, rng.random((8, 64)), [0], compiled=True)  # compiles every loop
@@ -148,34 +146,29 @@ def svc_probabilities(decision: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarr
     )
 
 
-def _kernel_agrees(svc: SVC, sample: np.ndarray) -> bool:
-    """Whether the compiled decision values equal libsvm's on ``sample`` (a failure turns them off for the process)."""
-    if exact_kernel.checks["fell_back"] or not exact_kernel.available():
-        return False
-    if np.array_equal(exact_kernel.row_decision(svc, sample), _raw_decision(svc, sample)):
+def _kernel_agrees(svc: SVC, sample: np.ndarray, expected: np.ndarray) -> bool:
+    """Whether the compiled decision values equal libsvm's (``expected``) on ``sample``; a failure is final."""
+    if np.array_equal(exact_kernel.row_decision(svc, sample), expected):
         return True
-    exact_kernel.checks["fell_back"] += 1
-    exact_kernel.log.warning("the compiled kernel loop differs from libsvm's here; using libsvm's")
+    exact_kernel.refuse("compiled kernel loop")
     return False
 
 
-def _checked_sigmoids(svcs: list[SVC], shared: list[bool], sample: np.ndarray, n_classes: int):
-    """The shared seeds' ``(probA_, probB_)`` for the compiled coupling, if it agrees with libsvm on ``sample``.
+def _checked_sigmoids(svcs: list[SVC], shared: list[bool], decision: np.ndarray, n_classes: int):
+    """The shared seeds' ``(probA_, probB_)`` for the compiled coupling, if it agrees with libsvm.
 
-    Compares every shared seed's compiled probabilities with libsvm's own on a few rows; None
-    (libsvm's loops, for this call and every later one in the process) where numba is missing, a
-    check failed before, or this one fails.
+    ``decision`` is libsvm's decision values of the checked rows; every shared seed's compiled
+    probabilities are compared with libsvm's own on them. None (libsvm's loops, for this call and
+    every later one in the process) where a check failed before or this one fails.
     """
-    if not any(shared) or exact_kernel.checks["fell_back"] or not exact_kernel.available():
+    if not any(shared) or not exact_kernel.usable():
         return None
     prob_a = np.array([svc.probA_ for svc, same in zip(svcs, shared) if same])
     prob_b = np.array([svc.probB_ for svc, same in zip(svcs, shared) if same])
-    decision = _raw_decision(svcs[0], sample)
     expected = [svc_probabilities(decision, svc.probA_, svc.probB_, n_classes) for svc, s in zip(svcs, shared) if s]
     if np.array_equal(exact_coupling.seed_probabilities(decision, prob_a, prob_b, n_classes), expected):
         return prob_a, prob_b
-    exact_kernel.checks["fell_back"] += 1
-    exact_kernel.log.warning("the compiled probability loop differs from libsvm's here; using libsvm's")
+    exact_kernel.refuse("compiled probability loop")
     return None
 
 
@@ -230,7 +223,8 @@ def _predict_chunks(eval_matrix, train_matrix, encoded, seeds, first, logistic, 
     coupling ran.
     """
     compiled, sample, n_jobs, chunk_rows = options
-    compiled = compiled and _kernel_agrees(first, sample)
+    sample_decision = _raw_decision(first, sample) if compiled else None
+    compiled = compiled and _kernel_agrees(first, sample, sample_decision)
     starts = list(range(0, len(eval_matrix), chunk_rows))
     passes: list = [None] * len(starts)
 
@@ -244,7 +238,7 @@ def _predict_chunks(eval_matrix, train_matrix, encoded, seeds, first, logistic, 
     svcs = [first] + [_fit_svc(train_matrix, encoded, seed) for seed in seeds[1:]]
     wait()
     shared = [_same_model(svc, first) for svc in svcs]
-    sigmoids = _checked_sigmoids(svcs, shared, sample, n_classes) if compiled else None
+    sigmoids = _checked_sigmoids(svcs, shared, sample_decision, n_classes) if compiled else None
     chunks: list = [None] * len(starts)
 
     def vote_work(a: int, b: int) -> None:
@@ -276,7 +270,7 @@ def _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs
         for start in pool_starts[first:stop]:
             logistic_proba[start : start + chunk_rows] = logistic.predict_proba(pool[start : start + chunk_rows])
 
-    in_threads(logistic_work, len(pool_starts), n_jobs)
+    exact_kernel.in_threads(logistic_work, len(pool_starts), n_jobs)
     starts = list(range(0, len(eval_rows), chunk_rows))
     chunks: list = [None] * len(starts)
 
@@ -290,7 +284,7 @@ def _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs
                 part = decision[starts[index] : starts[index] + chunk_rows]
             chunks[index] = _seed_votes(part, lr, svcs, shared, lambda rows=rows: pool[rows], n_classes, sigmoids)
 
-    in_threads(vote_work, len(starts), n_jobs)
+    exact_kernel.in_threads(vote_work, len(starts), n_jobs)
     return chunks
 
 
@@ -344,6 +338,7 @@ def predict_shared(
     global _coupled_by_libsvm
     if compiled is None:
         compiled = _coupled_by_libsvm >= COMPILE_AFTER_PAIRS
+    compiled = compiled and exact_kernel.usable()
     if distances is not None:
         pool_distances, _, eval_rows = distances
         sample = pool_distances.rows[eval_rows[: exact_kernel.CHECK_ROWS]]
@@ -363,7 +358,7 @@ def predict_shared(
             # libsvm's random generator is process-wide: fits in threads would interleave draws between seeds
             svcs = [first] + [_fit_svc(train_matrix, encoded, seed) for seed in seeds[1:]]
             shared = [_same_model(svc, first) for svc in svcs]
-            sigmoids = _checked_sigmoids(svcs, shared, sample, n_classes) if compiled else None
+            sigmoids = _checked_sigmoids(svcs, shared, _raw_decision(first, sample), n_classes) if compiled else None
             chunks = _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows, sigmoids)
             coupled = sigmoids is not None
     if not coupled:
