@@ -90,18 +90,24 @@ def submission_key(submission: Submission, data_identity: dict[str, str], scorin
 
 # --- on the workers ------------------------------------------------------------------------------
 
-# From this many submissions to score, each worker compiles the scoring loops (about 4 s) while it
-# loads: at 2 workers each then scores about 20 or more, each about 0.2 s faster than through libsvm.
-COMPILE_FROM_SUBMISSIONS = 40
+# From this many submissions to score a board is big: each worker compiles the scoring loops (about
+# 4 s) while it loads, and reads the whole allowed pool once (each submission's picks then come from
+# memory, not from parquet): at 2 workers each then scores about 20 or more, each about 0.2 s faster
+# through the compiled loops and 0.1 s faster for the reads.
+BIG_BOARD_SUBMISSIONS = 40
 _LOADED: dict[str, object] = {}
 _LOADS = [0]
 
 
-def _experiment(folder: str, compile_loops: bool = False):
+def _experiment(folder: str, big_board: bool = False):
     """This worker process's loaded experiment for ``folder``: read and checked once, kept for every submission.
 
-    With ``compile_loops`` (a board big enough to pay for it) the first load also compiles the scoring
-    loops, in a thread beside the loading, so that no scoring runs through libsvm's loops first.
+    On a big board (:data:`BIG_BOARD_SUBMISSIONS`) the first load also compiles the scoring loops, in a
+    thread beside the loading, so that no scoring runs through libsvm's loops first, and each load
+    reads the allowed pool's vectors too. A pool that does not load (an unreadable parquet file, a
+    missing clip) is left unread: each submission then reads only its own picks, as ``eval.py`` does,
+    and only the submissions that pick a faulty clip are rejected for it. The scores do not depend on
+    either (the same float32 vectors, the same bits).
     """
     if folder not in _LOADED:
         import threading
@@ -110,10 +116,16 @@ def _experiment(folder: str, compile_loops: bool = False):
         from selection.scoring.experiment import load_experiment
 
         compiling = None
-        if compile_loops and not _LOADED:
+        if big_board and not _LOADED:
             compiling = threading.Thread(target=fast_predict.compile_loops, name="compile-scoring-loops")
             compiling.start()
-        _LOADED[folder] = load_experiment(Path(folder))
+        experiment = load_experiment(Path(folder))
+        if big_board:
+            try:
+                experiment.pool  # noqa: B018 - loads and keeps the pool's vectors
+            except BadInputError:
+                pass
+        _LOADED[folder] = experiment
         _LOADS[0] += 1
         if compiling is not None:
             compiling.join()
@@ -121,15 +133,15 @@ def _experiment(folder: str, compile_loops: bool = False):
 
 
 def score_submission(
-    submission: Submission | dict, folder: str, scoring: dict, key: str, n_jobs: int = 1, compile_loops: bool = False
+    submission: Submission | dict, folder: str, scoring: dict, key: str, n_jobs: int = 1, big_board: bool = False
 ) -> dict:
     """Score one submission exactly as ``eval.py`` would; a submission at fault gives a ``rejected`` row.
 
     Runs on a Dask worker. Never raises for the submission's faults; a harness bug raises. ``n_jobs``
     is the scorer's threads (the results do not depend on it): the machine's cores shared among the
     local cluster's workers, 1 on an existing cluster, whose machines the harness does not know.
-    ``compile_loops``: compile the scoring loops when this worker first loads data (see
-    :data:`COMPILE_FROM_SUBMISSIONS`); the results do not depend on it either.
+    ``big_board``: compile the scoring loops and read the allowed pool when this worker first loads
+    data (see :func:`_experiment`); the results do not depend on it either.
     """
     started = time.perf_counter()
     if isinstance(submission, dict):
@@ -139,7 +151,7 @@ def score_submission(
     try:
         if submission.problem:
             raise BadInputError(submission.problem)
-        experiment = _experiment(folder, compile_loops)
+        experiment = _experiment(folder, big_board)
         seeds, metric = scoring["eval_random_seeds"], scoring["metric"]
         if submission.baseline:
             module, class_name = resolve_algorithm(submission.baseline)
@@ -521,7 +533,7 @@ def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples
     """Add each scored row's 95% interval, rank interval and tie group (a paired bootstrap per leaderboard)."""
     import numpy as np
 
-    from selection.board.uncertainty import board_uncertainty, resample_counts, resampled_scores
+    from selection.board.uncertainty import board_uncertainty, resample_counts, resampled_scores, summing_counts
     from selection.scoring.experiment import load_experiment
 
     boards: dict[tuple, list[dict]] = {}
@@ -534,7 +546,7 @@ def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples
             experiment = load_experiment(Path(folders[language]), label=language)
             truths[language] = (experiment.evaluation_labels, len(experiment.class_names))
         truth, n_classes = truths[language]
-        counts = resample_counts(len(truth), resamples, board=f"{language}-{size}")
+        counts = summing_counts(resample_counts(len(truth), resamples, board=f"{language}-{size}"))
         kept, resampled = [], []
         for row in entries:
             submission = Submission(row["team"], row["file"], language, size, baseline=row.get("baseline"))
@@ -623,12 +635,12 @@ def _score_all(
         # then runs from its module, so the worker keeps each loaded experiment for every later task.
         task = client.submit(pydoc.locate, "selection.leaderboard.score_submission", key="harness-score-task")
         threads = max(1, len(os.sched_getaffinity(0)) // n_workers) if cluster is not None else 1
-        compile_loops = len(pending) >= COMPILE_FROM_SUBMISSIONS
+        big_board = len(pending) >= BIG_BOARD_SUBMISSIONS
         futures = {}
         for item, key, item_scoring in pending:
             folder = folders.get(item.language or "", "")
             future = client.submit(
-                operator.call, task, dataclasses.asdict(item), folder, item_scoring, key, threads, compile_loops,
+                operator.call, task, dataclasses.asdict(item), folder, item_scoring, key, threads, big_board,
                 key=f"score-{key[:16]}-{len(futures)}", pure=False,
             )  # fmt: skip
             futures[future] = (item, key)

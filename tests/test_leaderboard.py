@@ -424,7 +424,7 @@ def test_a_changed_config_rescores_everything(organiser: Path, local_board: Path
 
 
 def test_a_big_boards_worker_compiles_the_scoring_loops_while_it_loads(tmp_path, monkeypatch):
-    """Small boards (the tests') never pay the compile; from COMPILE_FROM_SUBMISSIONS each worker does, once."""
+    """Small boards (the tests') never pay the compile; from BIG_BOARD_SUBMISSIONS each worker does, once."""
     from selection import leaderboard
     from selection.scoring import fast_predict
     from tests.conftest import make_dataset
@@ -435,6 +435,93 @@ def test_a_big_boards_worker_compiles_the_scoring_loops_while_it_loads(tmp_path,
     leaderboard._experiment(str(tmp_path))
     assert fast_predict._coupled_by_libsvm == 0  # a small board: the loops start only after enough libsvm work
     monkeypatch.setattr(leaderboard, "_LOADED", {})
-    experiment = leaderboard._experiment(str(tmp_path), compile_loops=True)
+    experiment = leaderboard._experiment(str(tmp_path), big_board=True)
     assert fast_predict._coupled_by_libsvm >= fast_predict.COMPILE_AFTER_PAIRS
-    assert experiment is leaderboard._experiment(str(tmp_path), compile_loops=True)  # loaded once
+    assert experiment is leaderboard._experiment(str(tmp_path), big_board=True)  # loaded once
+
+
+def _score_on_worker(folder: Path, train: Path, size: int, big_board: bool) -> dict:
+    from selection import leaderboard
+    from selection.inputs.load import load_config
+
+    config = load_config(folder / "dataperf_speech_config.yaml")
+    scoring = {"metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"]}
+    submission = leaderboard.Submission("team", str(train), "", size)
+    return leaderboard.score_submission(submission, str(folder), scoring, "key", 1, big_board)
+
+
+def test_a_big_boards_worker_takes_the_picks_from_its_pool_with_the_same_results(tmp_path, monkeypatch):
+    """A big board reads the pool once; every row (predictions included) is the small board's, which reads picks."""
+    import numpy as np
+
+    from selection import leaderboard
+    from selection.scoring import fast_predict
+    from tests.conftest import make_dataset
+
+    dataset = make_dataset(tmp_path)
+    monkeypatch.setattr(fast_predict, "compile_loops", lambda: False)  # the loops are another test's subject
+    picks = {
+        "targets": {word: ids[:3] for word, ids in dataset["allowed"]["targets"].items()},
+        "nontargets": dataset["allowed"]["nontargets"][:6],
+    }
+    train = tmp_path / "en_20_train.json"
+    train.write_text(json.dumps(picks))
+    monkeypatch.setattr(leaderboard, "_LOADED", {})
+    small = _score_on_worker(tmp_path, train, 20, big_board=False)
+    assert leaderboard._LOADED[str(tmp_path)]._pool is None  # a small board reads only each file's picks
+    monkeypatch.setattr(leaderboard, "_LOADED", {})
+    big = _score_on_worker(tmp_path, train, 20, big_board=True)
+    assert leaderboard._LOADED[str(tmp_path)]._pool is not None
+    assert small["status"] == big["status"] == "scored"
+    assert np.array_equal(small.pop(leaderboard.PREDICTIONS), big.pop(leaderboard.PREDICTIONS))
+    small.pop("seconds"), big.pop("seconds")
+    assert small == big
+
+
+def test_a_big_board_whose_pool_has_a_fault_rejects_only_the_files_that_pick_it(tmp_path, monkeypatch):
+    """A pool clip missing from its parquet file: the pool stays unread and each file is checked as eval.py would."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from selection import leaderboard
+    from selection.scoring import fast_predict
+    from tests.conftest import make_dataset
+
+    dataset = make_dataset(tmp_path)
+    monkeypatch.setattr(fast_predict, "compile_loops", lambda: False)
+    missing = dataset["allowed"]["nontargets"][0]
+    parquet = tmp_path / "train_embeddings" / f"{missing.split('/')[0]}.parquet"
+    table = pq.read_table(parquet)
+    pq.write_table(table.filter(pc.not_equal(table["clip_id"], missing)), parquet)
+    targets = {word: ids[:3] for word, ids in dataset["allowed"]["targets"].items()}
+    avoids, picks_it = tmp_path / "avoids.json", tmp_path / "picks_it.json"
+    avoids.write_text(json.dumps({"targets": targets, "nontargets": dataset["allowed"]["nontargets"][1:7]}))
+    picks_it.write_text(json.dumps({"targets": targets, "nontargets": dataset["allowed"]["nontargets"][:6]}))
+    rows = {}
+    for big_board in (False, True):
+        monkeypatch.setattr(leaderboard, "_LOADED", {})
+        rows[big_board] = [_score_on_worker(tmp_path, train, 20, big_board) for train in (avoids, picks_it)]
+        assert leaderboard._LOADED[str(tmp_path)]._pool is None
+    assert [row["status"] for row in rows[True]] == ["scored", "rejected"]
+    assert rows[True][0]["score"] == rows[False][0]["score"]
+    assert rows[True][1]["reason"] == rows[False][1]["reason"] and missing in rows[True][1]["reason"]
+
+
+def test_the_bootstraps_float32_counts_give_the_same_resampled_scores(monkeypatch):
+    """Converting the resample counts once per board is only a speed-up: the same scores bit for bit."""
+    import numpy as np
+
+    from selection.board import uncertainty
+
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 4, 3000)
+    predictions = np.where(rng.random((3, 3000)) < 0.7, truth, rng.integers(0, 4, (3, 3000))).astype(np.int8)
+    counts = uncertainty.resample_counts(3000, 200, board="en-25")
+    converted = uncertainty.summing_counts(counts)
+    assert converted.dtype == np.float32 and np.array_equal(converted, counts)
+    for metric in ("macro_f1", "balanced_accuracy"):
+        expected = uncertainty.resampled_scores(truth, predictions, counts, n_classes=4, metric=metric)
+        found = uncertainty.resampled_scores(truth, predictions, converted, n_classes=4, metric=metric)
+        assert np.array_equal(expected, found)
+    monkeypatch.setattr(uncertainty, "SUMMING_COPY_BYTES", counts.size * 4 - 1)
+    assert uncertainty.summing_counts(counts) is counts  # too big to copy: scipy converts per entry, as before

@@ -38,6 +38,21 @@ def resample_counts(n_clips: int, resamples: int, *, board: str) -> np.ndarray:
     return counts
 
 
+SUMMING_COPY_BYTES = 512 << 20
+
+
+def summing_counts(counts: np.ndarray) -> np.ndarray:
+    """``counts`` ready for every entry's :func:`resampled_scores`: as float32 where that copy fits in 512 MB.
+
+    The per-pattern sums are a sparse product with float32 weights, for which scipy converts uint8
+    counts to float32 on every call: half of an entry's time at 1000 resamples. Converted once per
+    board, the products are the same numbers (sums of whole numbers below 2**24 are exact in float32).
+    """
+    if counts.dtype == np.float32 or counts.size * 4 > SUMMING_COPY_BYTES:
+        return counts
+    return counts.astype(np.float32)
+
+
 def _metric(confusion: np.ndarray, metric: str) -> np.ndarray:
     """``metric`` for a stack of confusion matrices (..., K, K), as :mod:`selection.scoring.metrics` defines it."""
     diagonal = np.diagonal(confusion, axis1=-2, axis2=-1).astype(np.float64)
@@ -64,7 +79,7 @@ def resampled_scores(
     ----------
     truth : ndarray of shape (n_clips,)
     predictions : ndarray of shape (n_seeds, n_clips)
-    counts : ndarray of shape (n_clips, resamples), from :func:`resample_counts`
+    counts : ndarray of shape (n_clips, resamples), from :func:`resample_counts` (or :func:`summing_counts`)
     """
     import scipy.sparse
 
