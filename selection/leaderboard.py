@@ -533,7 +533,7 @@ def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples
     """Add each scored row's 95% interval, rank interval and tie group (a paired bootstrap per leaderboard)."""
     import numpy as np
 
-    from selection.board.uncertainty import board_uncertainty, resample_counts, resampled_scores, summing_counts
+    from selection.board.uncertainty import board_uncertainty, resample_counts, resampled_scores
     from selection.scoring.experiment import load_experiment
 
     boards: dict[tuple, list[dict]] = {}
@@ -546,7 +546,7 @@ def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples
             experiment = load_experiment(Path(folders[language]), label=language)
             truths[language] = (experiment.evaluation_labels, len(experiment.class_names))
         truth, n_classes = truths[language]
-        counts = summing_counts(resample_counts(len(truth), resamples, board=f"{language}-{size}"))
+        counts = resample_counts(len(truth), resamples, board=f"{language}-{size}")
         kept, resampled = [], []
         for row in entries:
             submission = Submission(row["team"], row["file"], language, size, baseline=row.get("baseline"))

@@ -508,7 +508,7 @@ def test_a_big_board_whose_pool_has_a_fault_rejects_only_the_files_that_pick_it(
 
 
 def test_the_bootstraps_float32_counts_give_the_same_resampled_scores(monkeypatch):
-    """Converting the resample counts once per board is only a speed-up: the same scores bit for bit."""
+    """float32 resample counts (for speed) are uint8's whole numbers, and give the same scores bit for bit."""
     import numpy as np
 
     from selection.board import uncertainty
@@ -516,12 +516,11 @@ def test_the_bootstraps_float32_counts_give_the_same_resampled_scores(monkeypatc
     rng = np.random.default_rng(4)
     truth = rng.integers(0, 4, 3000)
     predictions = np.where(rng.random((3, 3000)) < 0.7, truth, rng.integers(0, 4, (3, 3000))).astype(np.int8)
-    counts = uncertainty.resample_counts(3000, 200, board="en-25")
-    converted = uncertainty.summing_counts(counts)
-    assert converted.dtype == np.float32 and np.array_equal(converted, counts)
+    converted = uncertainty.resample_counts(3000, 200, board="en-25")
+    monkeypatch.setattr(uncertainty, "FLOAT32_COUNTS_BYTES", converted.size * 4 - 1)
+    counts = uncertainty.resample_counts(3000, 200, board="en-25")  # too big for float32: uint8, as before
+    assert converted.dtype == np.float32 and counts.dtype == np.uint8 and np.array_equal(converted, counts)
     for metric in ("macro_f1", "balanced_accuracy"):
         expected = uncertainty.resampled_scores(truth, predictions, counts, n_classes=4, metric=metric)
         found = uncertainty.resampled_scores(truth, predictions, converted, n_classes=4, metric=metric)
         assert np.array_equal(expected, found)
-    monkeypatch.setattr(uncertainty, "SUMMING_COPY_BYTES", counts.size * 4 - 1)
-    assert uncertainty.summing_counts(counts) is counts  # too big to copy: scipy converts per entry, as before

@@ -29,28 +29,23 @@ import numpy as np
 BOOTSTRAP_SEED = 0
 
 
+# Above this, the counts are kept as uint8 (a quarter of the memory) and scipy converts them per entry.
+FLOAT32_COUNTS_BYTES = 512 << 20
+
+
 def resample_counts(n_clips: int, resamples: int, *, board: str) -> np.ndarray:
-    """How often each clip is drawn in each resample: shape (n_clips, resamples), uint8 (deterministic per board)."""
+    """How often each clip is drawn in each resample: shape (n_clips, resamples) (deterministic per board).
+
+    float32 (converted once) where that array fits in 512 MB, else uint8: the per-pattern sums of
+    :func:`resampled_scores` are a sparse product with float32 weights, for which scipy would convert
+    uint8 counts on every entry (half of an entry's time at 1000 resamples). The counts are the same
+    whole numbers in either type, and their sums below 2**24 are exact in float32.
+    """
     rng = np.random.default_rng([BOOTSTRAP_SEED, zlib.crc32(board.encode())])
-    counts = np.empty((n_clips, resamples), dtype=np.uint8)
+    counts = np.empty((n_clips, resamples), dtype=np.uint8)  # filled column by column: 1-byte strided writes
     for column in range(resamples):
         counts[:, column] = np.minimum(np.bincount(rng.integers(0, n_clips, n_clips), minlength=n_clips), 255)
-    return counts
-
-
-SUMMING_COPY_BYTES = 512 << 20
-
-
-def summing_counts(counts: np.ndarray) -> np.ndarray:
-    """``counts`` ready for every entry's :func:`resampled_scores`: as float32 where that copy fits in 512 MB.
-
-    The per-pattern sums are a sparse product with float32 weights, for which scipy converts uint8
-    counts to float32 on every call: half of an entry's time at 1000 resamples. Converted once per
-    board, the products are the same numbers (sums of whole numbers below 2**24 are exact in float32).
-    """
-    if counts.dtype == np.float32 or counts.size * 4 > SUMMING_COPY_BYTES:
-        return counts
-    return counts.astype(np.float32)
+    return counts.astype(np.float32) if counts.size * 4 <= FLOAT32_COUNTS_BYTES else counts
 
 
 def _metric(confusion: np.ndarray, metric: str) -> np.ndarray:
@@ -79,7 +74,7 @@ def resampled_scores(
     ----------
     truth : ndarray of shape (n_clips,)
     predictions : ndarray of shape (n_seeds, n_clips)
-    counts : ndarray of shape (n_clips, resamples), from :func:`resample_counts` (or :func:`summing_counts`)
+    counts : ndarray of shape (n_clips, resamples), from :func:`resample_counts`
     """
     import scipy.sparse
 
