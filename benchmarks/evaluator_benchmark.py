@@ -198,9 +198,9 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
     from selection.scoring.evaluation import score_predictions
     from selection.scoring.experiment import load_experiment
 
-    experiment = load_experiment(folder, config=folder / "dataperf_speech_config.yaml", cache_dir="off")
+    experiment = load_experiment(folder, config=folder / "dataperf_speech_config.yaml", cache_dir="off").load()
     checked = experiment.check(train_file, limit=size)
-    evaluation = experiment.evaluation
+    evaluation = experiment.evaluation  # loaded: pool and eval set in memory, as a long-lived process has them
     train = experiment._train_vectors(checked, dim=evaluation.matrix.shape[1])
     seeds = experiment.config["eval_random_seeds"]
     chunks = range(0, len(evaluation.ids), fast_predict.CHUNK_ROWS)
@@ -225,7 +225,9 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
             lap("svc_fits")
             logistic = LogisticRegression(random_state=seeds[0]).fit(train.matrix, encoded)
             lap("logistic_fit")
-            rows = [evaluation.matrix[start : start + fast_predict.CHUNK_ROWS].astype(np.float64) for start in chunks]
+            # float64 on 64-byte boundaries, as the scorer's per-thread buffers are (exact_kernel.aligned_empty)
+            size_rows = fast_predict.CHUNK_ROWS
+            rows = [exact_kernel.aligned_copy(evaluation.matrix[start : start + size_rows]) for start in chunks]
             lap("convert_float64")
             decision = [fast_predict._raw_decision(svcs[0], part) for part in rows]
             lap("decision_values")

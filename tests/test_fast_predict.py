@@ -51,6 +51,24 @@ def test_probabilities_are_bitwise_libsvm(n_classes):
     assert np.array_equal(expected, got)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3, 6])
+def test_logistic_probabilities_are_predict_proba_bit_for_bit(n_classes):
+    """The check-free path gives ``predict_proba``'s numbers for two classes (expit) and more (softmax)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from selection.scoring import exact_kernel
+    from selection.scoring.fast_predict import logistic_probabilities
+
+    train, labels, evaluation = _blobs(n_classes, 40, 2500, seed=30 + n_classes, spread=6.0)
+    logistic = LogisticRegression(random_state=5).fit(train, labels % n_classes)
+    assert len(np.unique(logistic.predict(evaluation))) > 1
+    for rows in (evaluation.astype(np.float64), exact_kernel.aligned_copy(evaluation[700:1724]), evaluation[:3]):
+        rows = np.asarray(rows, dtype=np.float64)
+        expected = logistic.predict_proba(rows)
+        got = logistic_probabilities(logistic, rows)
+        assert got.shape == expected.shape and np.array_equal(got, expected)
+
+
 def test_parallel_chunks_give_the_straightforward_predictions():
     train, labels, evaluation = _blobs(4, 24, 3000, seed=7, spread=4.0)
     expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
@@ -292,7 +310,8 @@ def _scipy_openblas_architecture() -> str | None:
 
 
 def test_the_replayed_ddot_kernel_is_ddot_bit_for_bit():
-    """Lengths of whole blocks of 32 use the replayed kernel, others call ddot; odd row counts included."""
+    """Lengths of whole blocks of 32 use the replayed kernel, others call ddot; every row count around the
+    kernel's group of rows (4 on AVX-512, 2 on AVX2), on aligned and unaligned rows."""
     from selection.scoring import exact_kernel
 
     loops = exact_kernel._compile()
@@ -301,12 +320,72 @@ def test_the_replayed_ddot_kernel_is_ddot_bit_for_bit():
         assert layout in (exact_kernel.SKYLAKEX, exact_kernel.HASWELL)  # x86-64 machines get the fast path
     rng = np.random.default_rng(9)
     for dim in (32, 96, 1024, 1000, 40):
-        rows = rng.gamma(0.6, 2.0, (7, dim))
-        vectors = np.concatenate([rows[:2] + rng.normal(0, 1e-6, (2, dim)), rng.gamma(0.6, 2.0, (3, dim))])
-        expected, got = np.empty((7, 5)), np.empty((7, 5))
-        loops["squared_distances"](rows, vectors, expected, exact_kernel.DDOT)
-        loops["squared_distances"](rows, vectors, got, exact_kernel._layout_for(dim))
-        assert np.array_equal(got, expected), dim
+        for n_rows in range(1, 10):
+            block = rng.gamma(0.6, 2.0, (n_rows, dim + 1))
+            for rows in (exact_kernel.aligned_copy(block[:, :dim]), np.ascontiguousarray(block)[:, 1:].copy()):
+                vectors = np.concatenate([rows[:1] + rng.normal(0, 1e-6, (1, dim)), rng.gamma(0.6, 2.0, (3, dim))])
+                expected, got = np.empty((n_rows, 4)), np.empty((n_rows, 4))
+                loops["squared_distances"](rows, vectors, expected, exact_kernel.DDOT)
+                loops["squared_distances"](rows, vectors, got, exact_kernel._layout_for(dim))
+                assert np.array_equal(got, expected), (dim, n_rows)
+
+
+OTHER_KERNEL_CHECK = """
+import json, sys
+import numpy as np
+from selection.scoring import exact_kernel
+loops = exact_kernel._compile()
+layout = exact_kernel.ddot_layout()
+rng = np.random.default_rng(11)
+equal = []
+for n_rows in range(1, 10):
+    rows = exact_kernel.aligned_copy(rng.gamma(0.6, 2.0, (n_rows, 1024)))
+    vectors = np.concatenate([rows[:1] + rng.normal(0, 1e-7, (1, 1024)), rng.gamma(0.6, 2.0, (5, 1024))])
+    expected, got = np.empty((n_rows, 6)), np.empty((n_rows, 6))
+    loops["squared_distances"](rows, vectors, expected, exact_kernel.DDOT)
+    loops["squared_distances"](rows, vectors, got, layout)
+    equal.append(bool(np.array_equal(got, expected)))
+print(json.dumps({"layout": layout, "equal": equal}))
+"""
+
+
+@pytest.mark.parametrize("coretype, layout_name", [("Haswell", "HASWELL"), ("SkylakeX", "SKYLAKEX")])
+def test_each_replayed_kernel_is_its_openblas_kernel_bit_for_bit(coretype, layout_name):
+    """OpenBLAS runs the kernel ``OPENBLAS_CORETYPE`` names: each replay (its group of rows, its fold) is
+    checked against the real one, not only against the kernel this machine happens to pick."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from selection.scoring import exact_kernel
+
+    if not exact_kernel.available() or _scipy_openblas_architecture() is None:
+        pytest.skip("no numba or no OpenBLAS")
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    needed = {"Haswell": " avx2", "SkylakeX": " avx512f"}[coretype]
+    if needed not in flags:
+        pytest.skip(f"this CPU cannot run OpenBLAS's {coretype} kernel")
+    env = {**os.environ, "OPENBLAS_CORETYPE": coretype}
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_KERNEL_CHECK], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["layout"] == getattr(exact_kernel, layout_name)
+    assert all(found["equal"]), found
+
+
+def test_aligned_buffers_start_on_a_cache_line_and_keep_the_values():
+    from selection.scoring import exact_kernel
+
+    rng = np.random.default_rng(2)
+    for shape in [(1, 32), (7, 1024), (1024, 1024), (3,)]:
+        values = rng.random(shape).astype(np.float32)
+        copy = exact_kernel.aligned_copy(values)
+        assert copy.ctypes.data % 64 == 0 and copy.dtype == np.float64 and copy.flags.c_contiguous
+        assert np.array_equal(copy, values.astype(np.float64))
+        assert exact_kernel.aligned_empty(shape).ctypes.data % 64 == 0
 
 
 def test_a_replayed_kernel_that_is_not_this_machines_is_caught(monkeypatch):

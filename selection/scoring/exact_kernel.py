@@ -22,12 +22,13 @@ What makes it the same bits, not an approximation:
   four 8-lane accumulators over blocks of 32, each lane a fused multiply-add, folded to four 4-lane
   sums, added in order, halved and paired; ``ddot_microk_haswell-2.c`` on AVX2 machines: four
   4-lane accumulators over blocks of 16, halved, then a tree), fused with the subtraction so the
-  difference never goes to memory, two rows per pass over a support vector. Which kernel runs here
-  is asked of ``ddot`` itself (:func:`ddot_layout`: both replays against ``ddot`` on random vectors
-  of several lengths and scales); where neither gives every bit, or the length is not a whole number
-  of blocks of 32 (or is past OpenBLAS's 10,000-value threading threshold), the loop computes the
-  difference and calls **the same ``ddot`` function** scikit-learn calls (its address taken from
-  ``scipy.linalg.cython_blas``).
+  difference never goes to memory, four rows per pass over a support vector on AVX-512 (two on
+  AVX2, whose 16 registers hold two rows' accumulators), the fold done on the SIMD registers in the
+  kernel's order. Which kernel runs here is asked of ``ddot`` itself (:func:`ddot_layout`: both
+  replays against ``ddot`` on random vectors of several lengths and scales); where neither gives
+  every bit, or the length is not a whole number of blocks of 32 (or is past OpenBLAS's
+  10,000-value threading threshold), the loop computes the difference and calls **the same
+  ``ddot`` function** scikit-learn calls (its address taken from ``scipy.linalg.cython_blas``).
 - ``math.exp``, which numba compiles to a call of the C library's ``exp``, as libsvm's is (numpy's
   own ``exp`` is not: it has SIMD code on AVX-512 machines).
 - The decision sums run in libsvm's order with separate multiply and add (numba does not fuse them
@@ -36,8 +37,10 @@ What makes it the same bits, not an approximation:
 
 Every fit is still checked: the decision values of its first rows are compared with libsvm's own,
 and a difference sends that fit, and every later one, to libsvm (:data:`checks`). Without numba the
-callers use libsvm throughout. The replayed kernel makes a decision value about three times as fast
-as libsvm's own (no allocation per pair, no call per pair, the difference kept in registers).
+callers use libsvm throughout. The replayed kernel makes a decision value about four times as fast
+as libsvm's own (no allocation per pair, no call per pair, the difference kept in registers). Its
+rows and support vectors start on 64-byte boundaries (:func:`aligned_empty`): from numpy's own
+allocations every 8-double load spanned two cache lines, which cost about a third of its time.
 """
 
 from __future__ import annotations
@@ -82,12 +85,32 @@ def row_decision(svc, rows: np.ndarray) -> np.ndarray:
     """
     starts, n_support, coef, rho = _model_arrays(svc)
     rows = np.ascontiguousarray(rows, dtype=np.float64)  # the loops index rows as one contiguous block
-    vectors = np.ascontiguousarray(svc.support_vectors_, dtype=np.float64)
+    vectors = aligned_copy(svc.support_vectors_)
     out = np.empty((len(rows), len(rho)))
     loops = _compile()
     layout = _layout_for(rows.shape[1])
     loops["row_decision_values"](rows, vectors, float(svc._gamma), starts, n_support, coef, rho, out, layout)
     return out
+
+
+def aligned_empty(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised C-contiguous float64 array that starts on a 64-byte boundary.
+
+    Rows of a length that is a multiple of 8 then start on cache lines too, so none of the loops'
+    8-double SIMD loads spans two lines (numpy's own arrays start 16 bytes past one, which made
+    every load a split load: about 1.5 times the kernel's time).
+    """
+    size = int(np.prod(shape))
+    raw = np.empty(size + 8)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip : skip + size].reshape(shape)
+
+
+def aligned_copy(values: np.ndarray) -> np.ndarray:
+    """``values`` as float64 in a new array from :func:`aligned_empty` (the same numbers)."""
+    copy = aligned_empty(np.shape(values))
+    np.copyto(copy, values)
+    return copy
 
 
 def _blas_ddot():
@@ -105,20 +128,23 @@ def _blas_ddot():
 
 
 DDOT, SKYLAKEX, HASWELL = 0, 1, 2  # how the compiled loops get libsvm's squared distance (see ddot_layout)
+# Rows run against each support vector at once: AVX-512 has 32 registers for 4 rows' 16 accumulators,
+# AVX2 16 registers, for 2 rows' 8 (more would spill them to memory).
+SKYLAKEX_ROWS, HASWELL_ROWS = 4, 2
 _layout: int | None = None
 
 
 def _vector_squares(width: int, n_rows: int):
-    """A numba intrinsic: OpenBLAS's ``ddot`` kernel's four SIMD accumulators over ``(row - vector)²``.
+    """A numba intrinsic: OpenBLAS's ``ddot`` kernel on ``(row - vector)`` for ``n_rows`` rows at once.
 
-    ``squares(rows, first, vector, acc)`` takes rows ``first`` to ``first + n_rows - 1`` of a
+    ``squares(rows, first, vector, sums)`` takes rows ``first`` to ``first + n_rows - 1`` of a
     C-contiguous float64 matrix and, for each block of ``4 * width`` elements in order, runs
     accumulator ``r`` (``width`` doubles) as ``acc_r = fma(d, d, acc_r)`` with ``d = row - vector``
-    on elements ``r * width`` to ``(r + 1) * width - 1`` of the block; then stores each row's four
-    accumulators into ``acc[row - first]``. Written in LLVM IR so that the accumulators stay in SIMD
-    registers and each block of ``vector`` is loaded once for all ``n_rows`` rows; lane by lane these
-    are the kernel's own operations (``vsubpd``, ``vfmadd231pd``), and a vector operation rounds each
-    lane as the scalar one does.
+    on elements ``r * width`` to ``(r + 1) * width - 1`` of the block; then folds each row's four
+    accumulators as the kernel does (:func:`_fold`) into ``sums[row - first]``. Written in LLVM IR so
+    that the accumulators stay in SIMD registers and each block of ``vector`` is loaded once for all
+    ``n_rows`` rows; lane by lane these are the kernel's own operations (``vsubpd``, ``vfmadd231pd``,
+    then its additions in its order), and a vector operation rounds each lane as the scalar one does.
     """
     from llvmlite import ir
     from numba import types
@@ -126,7 +152,7 @@ def _vector_squares(width: int, n_rows: int):
     from numba.extending import intrinsic
 
     @intrinsic
-    def squares(typingctx, rows, first, vector, acc):
+    def squares(typingctx, rows, first, vector, sums):
         def codegen(context, builder, signature, args):
             matrix, _, single, out = (
                 context.make_array(kind)(context, builder, value) if isinstance(kind, types.Array) else value
@@ -160,14 +186,38 @@ def _vector_squares(width: int, n_rows: int):
                         d = builder.fsub(load(starts[q], offset), part)
                         builder.store(builder.call(fma, [d, d, builder.load(slots[q][r])]), slots[q][r])
             for q in range(n_rows):
-                for r in range(4):
-                    target = builder.gep(out.data, [ir.Constant(dim.type, q * 32 + r * width)])
-                    builder.store(builder.load(slots[q][r]), builder.bitcast(target, lanes.as_pointer()), align=8)
+                total = _fold(builder, ir, [builder.load(slot) for slot in slots[q]], width)
+                builder.store(total, builder.gep(out.data, [ir.Constant(dim.type, q)]))
             return context.get_dummy_value()
 
-        return types.void(rows, first, vector, acc), codegen
+        return types.void(rows, first, vector, sums), codegen
 
     return squares
+
+
+def _fold(builder, ir, accumulators: list, width: int):
+    """The kernel's sum of its four accumulators, as LLVM IR on SIMD values (the same additions, in its order).
+
+    ``ddot_microk_skylakex-2.c`` (8 lanes) adds each accumulator's upper four lanes to its lower
+    four, sums the four results in order, then adds lanes 0 + 2 and 1 + 3 and those two;
+    ``ddot_microk_haswell-2.c`` (4 lanes) adds each accumulator's upper two lanes to its lower two,
+    sums them as ``(a0 + a1) + (a2 + a3)``, then adds the two lanes.
+    """
+
+    def half(value, size, upper):
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), size), list(range(size, 2 * size) if upper else range(size)))
+        return builder.shuffle_vector(value, value, mask)
+
+    halves = [builder.fadd(half(acc, width // 2, False), half(acc, width // 2, True)) for acc in accumulators]
+    if width == 8:
+        folded = builder.fadd(builder.fadd(builder.fadd(halves[0], halves[1]), halves[2]), halves[3])
+        pairs = builder.fadd(half(folded, 2, False), half(folded, 2, True))
+    else:
+        pairs = builder.fadd(builder.fadd(halves[0], halves[1]), builder.fadd(halves[2], halves[3]))
+    return builder.fadd(
+        builder.extract_element(pairs, ir.Constant(ir.IntType(32), 0)),
+        builder.extract_element(pairs, ir.Constant(ir.IntType(32), 1)),
+    )
 
 
 def _compile() -> dict | None:
@@ -181,48 +231,35 @@ def _compile() -> dict | None:
         _compiled = {}
         return None
     ddot = _blas_ddot()
-    skylakex_pair, skylakex_one = _vector_squares(8, 2), _vector_squares(8, 1)
-    haswell_pair, haswell_one = _vector_squares(4, 2), _vector_squares(4, 1)
-
-    @njit(nogil=True, inline="always")
-    def fold(acc, layout):
-        """The kernel's sum of its accumulators (``acc``: 32 doubles, 16 used by the Haswell kernel)."""
-        if layout == SKYLAKEX:  # kernel/x86_64/ddot_microk_skylakex-2.c: 4 x 8 lanes, folded to 4 x 4, then summed
-            f0 = (((acc[0] + acc[4]) + (acc[8] + acc[12])) + (acc[16] + acc[20])) + (acc[24] + acc[28])
-            f1 = (((acc[1] + acc[5]) + (acc[9] + acc[13])) + (acc[17] + acc[21])) + (acc[25] + acc[29])
-            f2 = (((acc[2] + acc[6]) + (acc[10] + acc[14])) + (acc[18] + acc[22])) + (acc[26] + acc[30])
-            f3 = (((acc[3] + acc[7]) + (acc[11] + acc[15])) + (acc[19] + acc[23])) + (acc[27] + acc[31])
-            return (f0 + f2) + (f1 + f3)
-        # kernel/x86_64/ddot_microk_haswell-2.c: 4 x 4 lanes, each halved, then a tree
-        low = ((acc[0] + acc[2]) + (acc[4] + acc[6])) + ((acc[8] + acc[10]) + (acc[12] + acc[14]))
-        high = ((acc[1] + acc[3]) + (acc[5] + acc[7])) + ((acc[9] + acc[11]) + (acc[13] + acc[15]))
-        return low + high
+    skylakex_many, skylakex_one = _vector_squares(8, SKYLAKEX_ROWS), _vector_squares(8, 1)
+    haswell_many, haswell_one = _vector_squares(4, HASWELL_ROWS), _vector_squares(4, 1)
 
     @njit(nogil=True)
     def squared_distances(rows, vectors, out, layout):
         """``out[i, j]``: libsvm's ``ddot(x - s, x - s)`` for row i and vector j (float64, C-contiguous)."""
         n, dim = rows.shape
-        acc = np.empty((2, 32))
-        paired = n - n % 2 if layout != DDOT else 0
-        for i in range(0, paired, 2):  # two rows against every vector: each vector block is loaded once for both
+        sums = np.empty(max(SKYLAKEX_ROWS, HASWELL_ROWS))
+        together = SKYLAKEX_ROWS if layout == SKYLAKEX else HASWELL_ROWS
+        grouped = n - n % together if layout != DDOT else 0
+        for i in range(0, grouped, together):  # rows against every vector: each vector block is loaded once for all
             for j in range(vectors.shape[0]):
                 if layout == SKYLAKEX:
-                    skylakex_pair(rows, i, vectors[j], acc)
+                    skylakex_many(rows, i, vectors[j], sums)
                 else:
-                    haswell_pair(rows, i, vectors[j], acc)
-                out[i, j] = fold(acc[0], layout)
-                out[i + 1, j] = fold(acc[1], layout)
+                    haswell_many(rows, i, vectors[j], sums)
+                for q in range(together):
+                    out[i + q, j] = sums[q]
         diff = np.empty(dim)
         length = np.full(1, dim, dtype=np.int32)
         step = np.ones(1, dtype=np.int32)
-        for i in range(paired, n):  # the odd last row, or every row where the kernel is not replayed
+        for i in range(grouped, n):  # the last rows, or every row where the kernel is not replayed
             for j in range(vectors.shape[0]):
                 if layout == SKYLAKEX:
-                    skylakex_one(rows, i, vectors[j], acc)
-                    out[i, j] = fold(acc[0], layout)
+                    skylakex_one(rows, i, vectors[j], sums)
+                    out[i, j] = sums[0]
                 elif layout == HASWELL:
-                    haswell_one(rows, i, vectors[j], acc)
-                    out[i, j] = fold(acc[0], layout)
+                    haswell_one(rows, i, vectors[j], sums)
+                    out[i, j] = sums[0]
                 else:
                     for k in range(dim):
                         diff[k] = rows[i, k] - vectors[j, k]
@@ -364,7 +401,7 @@ class PoolDistances:
     """
 
     def __init__(self, matrix: np.ndarray):
-        self.rows = np.ascontiguousarray(matrix, dtype=np.float64)
+        self.rows = aligned_copy(matrix)
         self._column_of: dict[int, int] = {}
         self._columns = np.empty((len(self.rows), 64))  # grows by doubling; the first len(_column_of) are filled
 
@@ -373,7 +410,7 @@ class PoolDistances:
         missing = [int(r) for r in dict.fromkeys(pool_rows.tolist()) if r not in self._column_of]
         if missing:
             fresh = np.empty((len(self.rows), len(missing)))
-            vectors = self.rows[missing]
+            vectors = aligned_copy(self.rows[missing])
             loop, layout = _compile()["squared_distances"], _layout_for(self.rows.shape[1])
             in_threads(lambda a, b: loop(self.rows[a:b], vectors, fresh[a:b], layout), len(self.rows), n_jobs)
             first = len(self._column_of)

@@ -42,9 +42,11 @@ import threading
 import warnings
 
 import numpy as np
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC, _libsvm
+from sklearn.utils.extmath import safe_sparse_dot, softmax
 from threadpoolctl import ThreadpoolController
 
 from selection.scoring import exact_coupling, exact_kernel
@@ -94,10 +96,29 @@ def _as_float64(rows: np.ndarray) -> np.ndarray:
     """
     buffer = getattr(_buffers, "array", None)
     if buffer is None or buffer.shape[0] < rows.shape[0] or buffer.shape[1] != rows.shape[1]:
-        buffer = _buffers.array = np.empty(rows.shape, dtype=np.float64)
+        buffer = _buffers.array = exact_kernel.aligned_empty(rows.shape)
     view = buffer[: rows.shape[0]]
     np.copyto(view, rows)
     return view
+
+
+def logistic_probabilities(logistic: LogisticRegression, rows: np.ndarray) -> np.ndarray:
+    """``logistic.predict_proba(rows)``, bit for bit, for float64 rows the harness has checked finite.
+
+    scikit-learn 1.8's ``predict_proba`` first validates ``rows`` again (a pass over every value for
+    NaN and infinity: about a third of its time on a chunk of the eval set, and of the
+    cross-validation baseline's pool predictions), then computes ``safe_sparse_dot(rows, coef_.T) +
+    intercept_`` and, for three classes or more, ``softmax`` of it, for two ``expit`` of its one
+    column and the columns ``1 - p, p``. This runs those same functions on the same arrays, so the
+    numbers are the same; it skips only the check, which every vector passed when it was loaded
+    (:func:`selection.inputs.validation.check_vectors`).
+    """
+    scores = safe_sparse_dot(rows, logistic.coef_.T, dense_output=True) + logistic.intercept_
+    if logistic.classes_.size > 2:
+        return softmax(scores, copy=False)
+    positive = scores.reshape(-1)
+    expit(positive, out=positive)
+    return np.vstack([1 - positive, positive]).T
 
 
 def _pair_model(n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,7 +231,7 @@ def _first_pass(rows: np.ndarray, svc: SVC, logistic: LogisticRegression, compil
     """One chunk of eval rows: the logistic regression's probabilities and the first seed's decision values."""
     rows = _as_float64(rows)
     kernel_pass = exact_kernel.row_decision if compiled else _raw_decision
-    return logistic.predict_proba(rows), kernel_pass(svc, rows)
+    return logistic_probabilities(logistic, rows), kernel_pass(svc, rows)
 
 
 def _predict_chunks(eval_matrix, train_matrix, encoded, seeds, first, logistic, n_classes, options) -> tuple:
@@ -268,7 +289,9 @@ def _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs
 
     def logistic_work(first: int, stop: int) -> None:
         for start in pool_starts[first:stop]:
-            logistic_proba[start : start + chunk_rows] = logistic.predict_proba(pool[start : start + chunk_rows])
+            logistic_proba[start : start + chunk_rows] = logistic_probabilities(
+                logistic, pool[start : start + chunk_rows]
+            )
 
     exact_kernel.in_threads(logistic_work, len(pool_starts), n_jobs)
     starts = list(range(0, len(eval_rows), chunk_rows))
