@@ -235,7 +235,7 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
                 [fast_predict.svc_probabilities(d, svc.probA_, svc.probB_, n_classes) for d in decision] for svc in svcs
             ]
             lap("svc_probabilities")
-            logistic_proba = [logistic.predict_proba(part) for part in rows]
+            logistic_proba = [fast_predict.logistic_probabilities(logistic, part) for part in rows]
             lap("logistic_probabilities")
             predictions = [
                 encoder.classes_[

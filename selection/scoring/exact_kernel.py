@@ -186,7 +186,7 @@ def _vector_squares(width: int, n_rows: int):
                         d = builder.fsub(load(starts[q], offset), part)
                         builder.store(builder.call(fma, [d, d, builder.load(slots[q][r])]), slots[q][r])
             for q in range(n_rows):
-                total = _fold(builder, ir, [builder.load(slot) for slot in slots[q]], width)
+                total = _fold(builder, [builder.load(slot) for slot in slots[q]], width)
                 builder.store(total, builder.gep(out.data, [ir.Constant(dim.type, q)]))
             return context.get_dummy_value()
 
@@ -195,7 +195,7 @@ def _vector_squares(width: int, n_rows: int):
     return squares
 
 
-def _fold(builder, ir, accumulators: list, width: int):
+def _fold(builder, accumulators: list, width: int):
     """The kernel's sum of its four accumulators, as LLVM IR on SIMD values (the same additions, in its order).
 
     ``ddot_microk_skylakex-2.c`` (8 lanes) adds each accumulator's upper four lanes to its lower
@@ -203,6 +203,7 @@ def _fold(builder, ir, accumulators: list, width: int):
     ``ddot_microk_haswell-2.c`` (4 lanes) adds each accumulator's upper two lanes to its lower two,
     sums them as ``(a0 + a1) + (a2 + a3)``, then adds the two lanes.
     """
+    from llvmlite import ir
 
     def half(value, size, upper):
         mask = ir.Constant(ir.VectorType(ir.IntType(32), size), list(range(size, 2 * size) if upper else range(size)))
