@@ -226,8 +226,8 @@ def breakdown(folder: Path, train_file: Path, size: int, repeats: int) -> dict:
             logistic = LogisticRegression(random_state=seeds[0]).fit(train.matrix, encoded)
             lap("logistic_fit")
             # float64 on 64-byte boundaries, as the scorer's per-thread buffers are (exact_kernel.aligned_empty)
-            size_rows = fast_predict.CHUNK_ROWS
-            rows = [exact_kernel.aligned_copy(evaluation.matrix[start : start + size_rows]) for start in chunks]
+            chunk_rows = fast_predict.CHUNK_ROWS
+            rows = [exact_kernel.aligned_copy(evaluation.matrix[start : start + chunk_rows]) for start in chunks]
             lap("convert_float64")
             decision = [fast_predict._raw_decision(svcs[0], part) for part in rows]
             lap("decision_values")

@@ -331,7 +331,7 @@ def test_the_replayed_ddot_kernel_is_ddot_bit_for_bit():
 
 
 OTHER_KERNEL_CHECK = """
-import json, sys
+import json
 import numpy as np
 from selection.scoring import exact_kernel
 loops = exact_kernel._compile()

@@ -329,6 +329,8 @@ def predict_shared(
     train_matrix : ndarray of shape (n_train, D)
     train_labels : ndarray of shape (n_train,)
     eval_matrix : ndarray of shape (n_eval, D), or None with ``distances``
+        Finite values, as every vector the harness loads is checked to be: the logistic regression's
+        probabilities are taken without scikit-learn's second check (:func:`logistic_probabilities`).
     seeds : list of int
     n_jobs : int, default=1
         Chunks of eval rows run in this many threads (a pool kept for the process), each
