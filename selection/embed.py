@@ -33,6 +33,7 @@ import numpy as np
 
 from selection.cli import run_command
 from selection.inputs.errors import BadInputError
+from selection.inputs.formats import NONTARGET
 from selection.inputs.layout import EXPERIMENT_ITEMS
 from selection.inputs.validation import check_clip_id, check_word
 from selection.inputs.write import check_output_dir, nesting, write_bytes_atomic
@@ -281,6 +282,8 @@ def embed(
         raise BadInputError(f"{source}: --audio_dir: not a folder; expected <audio_dir>/<word>/<clip> files")
     if on_bad_audio not in ("fail", "skip"):
         raise BadInputError(f"command line: --on_bad_audio: {on_bad_audio!r}; expected fail or skip")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise BadInputError(f"command line: --seed: {seed!r}; expected a whole number from 0 to 4294967295")
     if not 0 < eval_fraction < 1:
         raise BadInputError(f"command line: --eval_fraction: {eval_fraction}; expected a number between 0 and 1")
     out = check_output_dir(outdir, create=True)
@@ -292,6 +295,13 @@ def embed(
         chosen = [word.strip() for word in targets.split(",") if word.strip()]
         if not chosen:
             raise BadInputError(f"command line: --targets: {targets!r} names no word; expected w1,w2,...")
+        repeated = sorted({word for word in chosen if chosen.count(word) > 1})
+        if repeated:
+            raise BadInputError(f"command line: --targets: {', '.join(map(repr, repeated))} named twice; expected "
+                                "each word once")  # fmt: skip
+        if NONTARGET in chosen:
+            raise BadInputError(f"command line: --targets: {NONTARGET!r} is the name of the other class; expected "
+                                "another word")  # fmt: skip
         unknown = [word for word in chosen if word not in word_clips]
         if unknown:
             raise BadInputError(f"command line: --targets: no folder for {', '.join(map(repr, unknown))} in {source}")

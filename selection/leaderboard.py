@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from selection.board.entries import BASELINE_TEAM, Submission, find_submissions
-from selection.board.uncertainty import BOOTSTRAP_SEED
+from selection.board.uncertainty import BOOTSTRAP_SEED, MAX_RESAMPLES, MIN_RESAMPLES
 from selection.cli import run_command
 from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes
 from selection.inputs.errors import BadInputError
@@ -426,7 +426,9 @@ def build_leaderboard(
         The leaderboards' sizes; a file for any other size is a rejected row.
     bootstrap : int, default=1000
         Resamples of the paired bootstrap over eval clips (:mod:`selection.board.uncertainty`):
-        each score's 95% interval, each entry's rank interval and tie groups; 0 turns it off.
+        each score's 95% interval, each entry's rank interval and tie groups; 0 turns it off, else
+        200 to 10000. Memory: the clips' resample counts (n_clips × resamples bytes, 4x where that
+        fits in 512 MB) plus 12 bytes per entry and resample.
     """
     from selection.board.report import write_reports
     from selection.inputs.load import load_config
@@ -436,8 +438,11 @@ def build_leaderboard(
     if not submissions_path.is_dir():
         raise BadInputError(f"{submissions_path}: --submissions: not a folder; expected a folder of team folders")
     board_sizes = _check_sizes(sizes)
-    if not 0 <= bootstrap <= 100_000:
-        raise BadInputError(f"command line: --bootstrap: {bootstrap}; expected 0 (off) to 100000 resamples")
+    if not (bootstrap == 0 or MIN_RESAMPLES <= bootstrap <= MAX_RESAMPLES):
+        raise BadInputError(
+            f"command line: --bootstrap: {bootstrap}; expected 0 (off) or {MIN_RESAMPLES} to {MAX_RESAMPLES} "
+            "resamples (fewer cannot give a 95% interval)"
+        )
     _check_runner(scheduler, n_workers, timeout)
     languages = languages_in(data_path)
     if not languages:
@@ -569,7 +574,15 @@ def _load_predictions(path: Path, n_clips: int, n_classes: int):
     import numpy as np
 
     try:
-        array = np.load(io.BytesIO(read_bytes(path, max_bytes=64 << 20, follow_links=False)), allow_pickle=False)
+        stream = io.BytesIO(read_bytes(path, max_bytes=64 << 20, follow_links=False))
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+        body = len(stream.getbuffer()) - stream.tell()
+        if dtype != np.int8 or len(shape) != 2 or shape[1] != n_clips or shape[0] * shape[1] != body:
+            return None  # checked from the header, before numpy allocates what the header claims
+        stream.seek(0)
+        array = np.load(stream, allow_pickle=False)
     except (BadInputError, ValueError, OSError, EOFError):
         return None
     if array.dtype != np.int8 or array.ndim != 2 or array.shape[1] != n_clips or array.size == 0:

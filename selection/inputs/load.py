@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +195,38 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
             f"{path}: missing column(s) {describe_items(missing)}; expected {ID_COLUMN} and {VECTOR_COLUMN}"
         )
     check_vector_column(schema.field(VECTOR_COLUMN).type, schema.field(ID_COLUMN).type, file=str(path))
+    for group in range(parquet.num_row_groups):
+        _check_decoded_size(parquet, group, MAX_VECTOR_LENGTH, path)
     return parquet
+
+
+# The longest vector any file may hold (the published vectors have 1024 values), and the most bytes of
+# IDs per row: both are checked from the parquet metadata, before anything is decompressed.
+MAX_VECTOR_LENGTH = 16384
+MAX_ID_BYTES_PER_ROW = 4096
+
+
+def _check_decoded_size(parquet: pq.ParquetFile, group: int, dim: int, path: Path) -> None:
+    """Refuse a row group whose vectors hold more than ``dim`` values a row, from its metadata alone.
+
+    A few KB of parquet can decode to gigabytes (a long run of equal floats compresses to nothing), so
+    the values a group's vector column holds, and its IDs' decoded bytes, are read from the footer first.
+    """
+    metadata = parquet.metadata.row_group(group)
+    rows = metadata.num_rows
+    for index in range(metadata.num_columns):
+        column = metadata.column(index)
+        top = column.path_in_schema.split(".")[0]
+        if top == VECTOR_COLUMN and column.num_values > rows * max(dim, 1):
+            raise BadInputError(
+                f"{path}: column {VECTOR_COLUMN}: row group {group} holds {column.num_values} values for {rows} "
+                f"rows; expected at most {dim} a row"
+            )
+        if top == ID_COLUMN and column.total_uncompressed_size > rows * MAX_ID_BYTES_PER_ROW + 65536:
+            raise BadInputError(
+                f"{path}: column {ID_COLUMN}: row group {group} decodes to {column.total_uncompressed_size} bytes "
+                f"for {rows} IDs; expected at most {MAX_ID_BYTES_PER_ROW} a row"
+            )
 
 
 def _vector_length(path: Path) -> int:
@@ -245,6 +277,8 @@ def _read_clips(path: Path, wanted: list[str], *, out: np.ndarray, listed_order:
     read_starts = np.zeros(len(group_sizes), dtype=np.int64)
     read_starts[needed_groups] = np.concatenate([[0], np.cumsum(group_sizes[needed_groups])[:-1]])
     local_rows = rows - group_starts[group_of_row] + read_starts[group_of_row]
+    for group in needed_groups.tolist():
+        _check_decoded_size(parquet, group, dim, path)
     ids_in_file_order = [wanted[i] for i in which]
     try:
         vectors = parquet.read_row_groups(needed_groups.tolist(), columns=[VECTOR_COLUMN], use_threads=False)
@@ -287,6 +321,10 @@ def _narrow_to_float32(matrix: np.ndarray, ids: list[str], *, file: str) -> np.n
     return narrowed
 
 
+# A clip is a second or a few; 16 MB holds over 8 minutes of 16 kHz 16-bit audio.
+MAX_CLIP_BYTES = 16 << 20
+
+
 def load_audio(clip_ids: list[str], audio_dir: str | Path) -> list[np.ndarray]:
     """Each clip's audio at ``<audio_dir>/<clip_id>``.
 
@@ -302,8 +340,16 @@ def load_audio(clip_ids: list[str], audio_dir: str | Path) -> list[np.ndarray]:
     waves = []
     for clip_id in report_progress(clip_ids, desc="loading audio", unit="clips"):
         path = audio_dir / clip_id
-        if not path.exists():
-            raise BadInputError(f"{path}: {clip_id}: audio file not found")
+        try:
+            mode = path.stat()
+        except OSError:
+            raise BadInputError(f"{path}: {clip_id}: audio file not found") from None
+        if not stat.S_ISREG(mode.st_mode):  # a FIFO would block forever, a device read without end
+            raise BadInputError(f"{path}: {clip_id}: not a regular file; expected an audio clip")
+        if mode.st_size > MAX_CLIP_BYTES:
+            raise BadInputError(
+                f"{path}: {clip_id}: {mode.st_size} bytes; expected a clip of at most {MAX_CLIP_BYTES >> 20} MB"
+            )
         try:
             rate, samples = wavfile.read(path) if path.suffix.lower() == ".wav" else (None, None)
         except (ValueError, OSError):

@@ -162,6 +162,11 @@ def check_sample_ids(obj: Any, *, file: str, require_clips: bool = True) -> dict
     for word, ids in targets.items():
         key = f"targets.{_key_name(word)}"
         check_word(word, file=file, key=key)
+        if word == NONTARGET:
+            raise BadInputError(
+                f"{file}: {key}: a target word may not be named {NONTARGET!r} (the name of the other class); "
+                "expected another word"
+            )
         normalized[word] = _check_id_list(ids, file=file, key=key)
         if require_clips and not normalized[word]:
             raise BadInputError(f"{file}: {key}: no clips listed; expected at least one")

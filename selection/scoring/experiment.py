@@ -194,7 +194,6 @@ class Experiment:
         self._eval_key = eval_key
         self._evaluation = cached_evaluation
         self._pool: LabelledVectors | None = None
-        self._embeddings: dict | None = None
 
     def __repr__(self) -> str:
         folder = self.paths["allowed_training_set"].parent
@@ -208,17 +207,21 @@ class Experiment:
             from selection.inputs.load import load_vectors
 
             desc = f"{self.label} pool".strip() if self.label else "loading the allowed pool"
-            self._pool = load_vectors(self.allowed, self.paths["train_embeddings_dir"], desc=desc)
+            pool = load_vectors(self.allowed, self.paths["train_embeddings_dir"], desc=desc)
+            pool.matrix.setflags(write=False)  # algorithms see row views: none may change a later score
+            self._pool = pool
         return self._pool
 
     @property
     def embeddings(self) -> dict:
-        """The allowed pool as the plugin API's ``allowed_embeddings`` dict."""
-        if self._embeddings is None:
-            from selection.inputs.load import embeddings_dict
+        """The allowed pool as the plugin API's ``allowed_embeddings`` dict (a new dict each time).
 
-            self._embeddings = embeddings_dict(self.allowed, self.pool)
-        return self._embeddings
+        Its feature vectors are read-only views of the pool: an algorithm that changes them in place
+        gets numpy's "read-only" error instead of changing every later score in the process.
+        """
+        from selection.inputs.load import embeddings_dict
+
+        return embeddings_dict(self.allowed, self.pool)
 
     @property
     def evaluation(self) -> LabelledVectors:
@@ -542,9 +545,15 @@ class Experiment:
 
     def write(self, train_set: dict, path: str | Path, *, limit: int | None = None) -> Path:
         """Check ``train_set`` against the pool (and the eval set, if loaded) and write it to ``path`` atomically."""
+        from selection.inputs.errors import BadInputError
         from selection.inputs.validation import check_train_set
-        from selection.inputs.write import write_json_atomic
+        from selection.inputs.write import check_output_file, write_json_atomic
 
+        inputs = {name: self.paths.get(name) for name in ("allowed_training_set", "eval_file")}
+        inputs["config_file"] = None if self.config_file == "config" else self.config_file
+        if Path(path).is_symlink():
+            raise BadInputError(f"{path}: write(): is a symbolic link; expected a regular file path to write")
+        check_output_file(path, inputs=inputs, flag="write()")
         limit = self.config["train_set_size_limit"] if limit is None else limit
         checked, _ = check_train_set(
             _as_document(train_set), file=str(path), allowed=self.allowed, limit=limit, eval_set=self.evaluation_ids
