@@ -41,18 +41,16 @@ from selection.cli import run_command
 from selection.datasets.faults import fault_figures, read_fault_truth
 from selection.inputs.layout import find_experiment
 from selection.inputs.load import load_config
-from selection.inputs.validation import BadInputError, check_config
+from selection.inputs.validation import BadInputError, check_config, split_flag_list
 from selection.inputs.write import write_json_atomic
-from selection.plugins import SHIPPED_ALGORITHMS, resolve_algorithm
+from selection.plugins import SHIPPED_ALGORITHMS, check_algorithm_names, resolve_algorithm
 from selection.scoring.experiment import load_experiment
 
 log = logging.getLogger("dataperf")
 
 
-def _as_list(value) -> list[str]:
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    return [part for part in str(value).split(",") if part]
+def _as_list(value, flag: str = "a list flag") -> list[str]:
+    return split_flag_list(value, flag=flag)
 
 
 def bench(
@@ -108,20 +106,27 @@ def bench(
         taken instead of rerun where member, scale, size, metric, config and data files match (the baseline's
         runs are most of the family's time, and they do not change when another algorithm does).
     """
+    algorithm_names = check_algorithm_names(_as_list(algorithms, "--algorithms"), flag="--algorithms")
+    size_values = []
+    for text in _as_list(sizes, "--sizes"):
+        if not (text.isascii() and text.isdigit() and 0 < int(text) < 10**6):
+            raise BadInputError(f"command line: --sizes: {text[:30]!r}; expected positive sizes such as 25,60")
+        size_values.append(int(text))
+    language_codes = _as_list(languages, "--languages")
     stem = "family_results" if family else "bench_results"
     output = f"{stem}.json" if output is None else output
     plot = f"{stem}.png" if plot is None else plot
     if family:
         from selection.datasets.family import members_named
 
-        chosen = members_named(_as_list(members), half)
+        chosen = members_named(_as_list(members, "--members"), half)
         base_config = load_config(config_file)
-        names = _as_list(algorithms)
+        names = list(algorithm_names)
         if "cross_validation" not in names:
             names.append("cross_validation")
         metrics = [metric] if metric is not None else ["macro_f1", "balanced_accuracy"]
         bench_family(
-            chosen, names, [int(s) for s in _as_list(sizes)], metrics, base_config,
+            chosen, names, size_values, metrics, base_config,
             family_dir=family_dir, spoken_dir=spoken_dir, scale=family_scale, output=output, plot=plot,
             reused=_reusable_rows(reuse),
         )  # fmt: skip
@@ -130,13 +135,13 @@ def bench(
     if metric is not None:
         base_config = check_config({**base_config, "metric": metric}, file="command line")
     rows_out = []
-    total = len(_as_list(languages)) * len(_as_list(algorithms)) * len(_as_list(sizes))
-    for language in _as_list(languages):
+    total = len(language_codes) * len(algorithm_names) * len(size_values)
+    for language in language_codes:
         experiment = load_experiment(find_experiment(data_dir, language), config=base_config, label=language)
         truth = read_fault_truth(experiment.paths["allowed_training_set"].parent)
-        for name in _as_list(algorithms):
+        for name in algorithm_names:
             module, class_name = resolve_algorithm(name)
-            for size in [int(s) for s in _as_list(sizes)]:
+            for size in size_values:
                 config = {
                     **base_config,
                     "selection_algorithm_module": module,

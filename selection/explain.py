@@ -83,11 +83,12 @@ def explain(
     cache_dir : str, optional
         ``evaluate``'s cache (see ``evaluate``).
     """
+    from selection.board.entries import visible
     from selection.diagnosis.page import audio_data_uri, render_page
     from selection.diagnosis.report import format_report
     from selection.inputs.load import DOWNLOAD_HINT, SELECT_HINT, load_config, require_inputs
     from selection.inputs.validation import check_fraction, check_n_jobs, check_positive_int
-    from selection.inputs.write import check_output_dir, check_output_file, write_bytes_atomic, write_json_atomic
+    from selection.inputs.write import check_output_dir, check_output_file, json_bytes, write_files_together
     from selection.scoring.experiment import load_experiment
 
     if against not in AGAINST:
@@ -144,12 +145,15 @@ def explain(
     report = experiment.explain(
         train_file, against=against, repair=repair, nontarget_share=nontarget_share, n_jobs=n_jobs
     )
+    shown_train_file = visible(str(train_file))  # a name that is not UTF-8 is shown escaped, never a crash
     document = dict(report)
-    document = {"mode": document.pop("mode"), "note": document.pop("note"), "train_file": str(train_file), **document}
+    document = {"mode": document.pop("mode"), "note": document.pop("note"), "train_file": shown_train_file, **document}
     written = [outputs["explain.json"], outputs["explain.html"]]
+    files = {}
     if report.repaired is not None:
-        experiment.write(report.repaired, outputs["repaired_train.json"], limit=limit)
-        document["repair"]["file"] = str(outputs["repaired_train.json"])
+        checked = experiment.checked_document(report.repaired, outputs["repaired_train.json"], limit=limit)
+        document["repair"]["file"] = visible(str(outputs["repaired_train.json"]))
+        files[outputs["repaired_train.json"]] = json_bytes(checked)
         written.append(outputs["repaired_train.json"])
     audio = None
     if audio_dir is not None:
@@ -157,9 +161,10 @@ def explain(
         missing = sum(1 for uri in audio.values() if uri is None)
         if missing:
             log.warning("warning: --audio_dir: %d of %d picks have no readable recording there", missing, len(audio))
-    write_json_atomic(outputs["explain.json"], document)
-    page = render_page(document, train_file=str(train_file), audio=audio)
-    write_bytes_atomic(outputs["explain.html"], page.encode("utf-8"))
+    files[outputs["explain.json"]] = json_bytes(document)
+    page = render_page(document, train_file=shown_train_file, audio=audio)
+    files[outputs["explain.html"]] = page.encode("utf-8", "surrogateescape")
+    write_files_together(files)  # all outputs, or none: never a page beside another run's report
     log.info("wrote %s", ", ".join(map(str, written)))
     print_output(format_report(document), written=str(outputs["explain.json"]))
 

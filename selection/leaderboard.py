@@ -46,8 +46,9 @@ from selection.cli import run_command
 from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes
 from selection.inputs.errors import BadInputError
 from selection.inputs.layout import LEADERBOARD_SIZES, find_experiment, languages_in, results_file_name
+from selection.inputs.validation import split_flag_list
 from selection.inputs.write import check_output_dir, nesting, write_json_atomic
-from selection.plugins import resolve_algorithm
+from selection.plugins import check_algorithm_names, resolve_algorithm
 
 log = logging.getLogger("dataperf")
 RESULTS_DIR = "results"
@@ -239,10 +240,25 @@ def _result_path(outdir: Path, submission: Submission) -> Path:
             / submission.baseline
             / results_file_name(submission.language, submission.size)
         )
+    team = _stored_name(submission.team)
     if submission.problem:
-        stem = Path(submission.file).name.removesuffix("_train.json")
-        return outdir / RESULTS_DIR / submission.team / f"{stem}_rejected.json"
-    return outdir / RESULTS_DIR / submission.team / results_file_name(submission.language, submission.size)
+        stem = _stored_name(Path(submission.file).name.removesuffix("_train.json"))
+        return outdir / RESULTS_DIR / team / f"{stem}_rejected.json"
+    return outdir / RESULTS_DIR / team / results_file_name(submission.language, submission.size)
+
+
+def _stored_name(name: str) -> str:
+    """``name`` as a file or folder name of the results: as it is when short, else its start and a digest.
+
+    A team's legal 255-byte file name plus a suffix, or an escaped name, would exceed the file
+    system's limit and stop the whole board; a shortened name keeps it one team's row.
+    """
+    import hashlib
+
+    if len(name.encode("utf-8", "surrogateescape")) <= 120:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{name[:40]}...{digest}"
 
 
 def _stored(path: Path, key: str, submission: Submission) -> dict | None:
@@ -457,9 +473,7 @@ def build_leaderboard(
     algorithm_keys = {k: v for k, v in config.items() if k not in ("eval_random_seeds", "metric")}
     scoring = {"metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"]}
     work = find_submissions(submissions_path, languages, board_sizes)
-    compared = [name.strip() for name in baselines.split(",") if name.strip()] if baselines else []
-    for name in compared:
-        resolve_algorithm(name)
+    compared = check_algorithm_names(split_flag_list(baselines or "", flag="--baselines"), flag="--baselines")
     for name in compared:
         for language in languages:
             for size in board_sizes:

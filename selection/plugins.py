@@ -47,6 +47,16 @@ def resolve_algorithm(name: str) -> tuple[str, str]:
     return module, class_name
 
 
+def check_algorithm_names(names: list[str], *, flag: str) -> list[str]:
+    """Each name imported as an algorithm class now, before any data is read (one line naming ``flag`` if not)."""
+    for name in names:
+        try:
+            algorithm_class(name, {})
+        except BadInputError as error:
+            raise BadInputError(f"command line: {flag}: {name!r}: {str(error).split(': ', 1)[-1]}") from None
+    return names
+
+
 def algorithm_class(algorithm: str | type | None, config: dict, *, file: str = "config") -> type[TrainingSetSelection]:
     """The algorithm to run: the config's (None), a shipped name or ``module:Class`` (str), or a class itself."""
     if algorithm is None:
@@ -117,9 +127,11 @@ def run_algorithm(
             allowed_embeddings=allowed_embeddings, train_size=train_size, config=config, audio_flag=audio_flag
         )
         result = instance.select()
-    except (KeyboardInterrupt, BadInputError):
+    except KeyboardInterrupt:
         raise
-    except (Exception, SystemExit) as error:  # noqa: BLE001 - a participant's algorithm may raise anything
+    except BadInputError as error:  # the algorithm's own use of the harness's error: say whose it is
+        raise BadInputError(f"{name}.select(): {error}") from None
+    except BaseException as error:  # noqa: BLE001 - a participant's algorithm may raise anything
         if os.environ.get("DATAPERF_TRACEBACK"):
             traceback.print_exception(error, file=sys.stderr)
         raise BadInputError(

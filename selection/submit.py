@@ -30,19 +30,15 @@ from selection.cli import print_output, run_command
 from selection.inputs.errors import BadInputError
 from selection.inputs.layout import check_language, find_experiment, leaderboard_note, submission_file_name
 from selection.inputs.load import load_config, read_json
-from selection.inputs.validation import check_positive_int
+from selection.inputs.validation import check_positive_int, split_flag_list
 from selection.inputs.write import check_output_dir, write_json_atomic
-from selection.plugins import resolve_algorithm
+from selection.plugins import check_algorithm_names
 from selection.progress import report_progress
 from selection.scoring.experiment import load_experiment
 from selection.scoring.provenance import harness, recipe
 
 log = logging.getLogger("dataperf")
 SCORECARD = "scorecard.json"
-
-
-def _as_list(value: str) -> list[str]:
-    return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
 def submit(
@@ -75,14 +71,15 @@ def submit(
         each file it wrote with its SHA-256); without it such a file stops the run before any work.
     """
     config = load_config(config_file)
-    codes = [check_language(code, flag="--languages") for code in _as_list(languages)]
-    budgets = [check_positive_int(_size(text), file="command line", key="--sizes") for text in _as_list(sizes)]
+    codes = [check_language(code, flag="--languages") for code in split_flag_list(languages, flag="--languages")]
+    budgets = [
+        check_positive_int(_size(text), file="command line", key="--sizes")
+        for text in split_flag_list(sizes, flag="--sizes")
+    ]
     for flag, given, value in (("--languages", codes, languages), ("--sizes", budgets, sizes)):
         if not given:
             raise BadInputError(f"command line: {flag}: {value!r} names none; expected a comma-separated list")
-    compared = _as_list(baselines)
-    for name in compared:
-        resolve_algorithm(name)
+    compared = check_algorithm_names(split_flag_list(baselines, flag="--baselines"), flag="--baselines")
     folders = {code: find_experiment(data_dir, code) for code in codes}
     out = check_output_dir(outdir, create=True)
     written = _files_written_before(out, overwrite=overwrite)

@@ -227,3 +227,47 @@ def test_the_page_in_a_real_browser_has_players_and_the_json_ranking(workspace: 
         assert all(player.get_attribute("src").startswith("data:audio/wav;base64,") for player in players)
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg circle.pick")) == SIZE
         assert console_errors(browser) == []
+
+
+def test_a_failure_before_the_last_output_leaves_none_of_them(workspace: Path, monkeypatch):
+    """explain's outputs are written as a unit: a failure while making the page leaves no report or repair."""
+    import selection.diagnosis.page
+    from selection.explain import explain
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(selection.diagnosis.page, "render_page", broken)
+    args = explain_args(workspace, "--repair", "2")[2:]
+    flags = {args[i].removeprefix("--"): args[i + 1] for i in range(0, len(args), 2)}
+    with pytest.raises(KeyboardInterrupt):
+        explain(**{**flags, "repair": 2})
+    assert not [p.name for p in workspace.iterdir() if p.name.startswith(("explain", "repaired", ".explain"))]
+
+
+def test_terminal_escapes_in_clip_ids_are_shown_escaped(workspace: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    train = read_json(workspace / "train.json")
+    word, picked = next(iter(train["targets"].items()))
+    old = picked[0]
+    new = f"{word}/evil\x1b[31m\u202eclip.wav"
+    allowed_file = workspace / "allowed_training_set.yaml"
+    allowed = yaml.safe_load(allowed_file.read_text())
+    allowed["targets"][word] = [new if clip == old else clip for clip in allowed["targets"][word]]
+    allowed_file.write_text(yaml.safe_dump(allowed, sort_keys=False))
+    table = pq.read_table(workspace / "train_embeddings" / f"{word}.parquet")
+    ids = [new if clip == old else clip for clip in table.column("clip_id").to_pylist()]
+    column = table.column_names.index("clip_id")
+    pq.write_table(table.set_column(column, "clip_id", pa.array(ids, pa.string())),
+                   workspace / "train_embeddings" / f"{word}.parquet")  # fmt: skip
+    train["targets"][word] = [new if clip == old else clip for clip in picked]
+    (workspace / "train.json").write_text(json.dumps(train))
+    done = run_cli(*explain_args(workspace), "--against", "pool")
+    assert done.returncode == 0, done.stderr
+    page = (workspace / "explain.html").read_text()
+    for text in (done.stdout, done.stderr, page):
+        assert "\x1b" not in text and "\u202e" not in text
+    assert "evil\\x1b[31m\\u202eclip.wav" in page

@@ -70,6 +70,13 @@ def hostile(tmp_path_factory) -> Path:
         handle.truncate(3 << 30)
     (teams / "piped").mkdir()
     os.mkfifo(teams / "piped" / "en_25_train.json")
+    (teams / "longname").mkdir()
+    (teams / "longname" / ("a" * 244 + "_train.json")).write_text(good)  # 255 bytes: legal
+    (teams / "junk").mkdir()
+    for number in range(30):
+        (teams / "junk" / f"en_{number + 100}_train.json").write_text("")
+    (teams / ("\x01" * 200)).mkdir()  # its escaped name (\x01 each) is 800 characters
+    (teams / ("\x01" * 200) / "en_25_train.json").write_text(good)
     return root
 
 
@@ -341,3 +348,17 @@ def test_peak_memory_probe_counts_grandchildren():
     wrapper += "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True)
     assert int(done.stdout) > 250 * 1024
+
+
+def test_a_legal_long_name_and_a_folder_of_junk_are_one_teams_rows(board: Path):
+    """A 255-byte file name, a name whose escaped form is 800 characters, and 30 junk files stop nothing."""
+    teams = _by_team(_rows(board))
+    (long_row,) = teams["longname"]
+    assert long_row["status"] == "rejected" and "matches no leaderboard" in long_row["reason"]
+    junk = teams["junk"]
+    assert len(junk) == 11 and all(row["status"] == "rejected" for row in junk)
+    assert sum("20 more *_train.json files" in row["reason"] for row in junk) == 1
+    (escaped,) = teams["\\x01" * 200]
+    assert escaped["status"] == "rejected"
+    stored = [path.name for path in (board / "results").rglob("*")]
+    assert max(len(name.encode()) for name in stored) <= 255

@@ -147,3 +147,49 @@ def test_embed_names_a_repeated_target_and_refuses_a_negative_seed(tmp_path: Pat
                    "--targets", "nontarget")  # fmt: skip
     assert_clean_failure(done, "--targets", "'nontarget'")
     assert not (tmp_path / "out").exists()
+
+
+class _RaisesBase(TrainingSetSelection):
+    def select(self) -> TrainingSet:
+        raise GeneratorExit("a BaseException that is not Ctrl-C")
+
+
+class _RaisesHarnessError(TrainingSetSelection):
+    def select(self) -> TrainingSet:
+        raise BadInputError("my own check failed")
+
+
+def test_the_api_checks_parameters_as_the_cli_checks_flags(tmp_path: Path):
+    make_dataset(tmp_path)
+    experiment = load_experiment(tmp_path, config=tmp_path / "dataperf_speech_config.yaml")
+    picked = experiment.select("random", 8)
+    for kwargs, fragment in (
+        ({"seeds": []}, "seeds"), ({"metric": ""}, "metric"), ({"n_jobs": 0}, "n_jobs"), ({"limit": "x"}, "limit"),
+        ({"limit": 0}, "limit"), ({"seeds": "12"}, "seeds"),
+    ):  # fmt: skip
+        with pytest.raises(BadInputError, match=fragment):
+            experiment.score(picked, **kwargs)
+    with pytest.raises(BadInputError, match="size"):
+        experiment.select("random", "x")
+    with pytest.raises(BadInputError, match=r"_RaisesBase\.select\(\): raised GeneratorExit"):
+        experiment.select(_RaisesBase, 8)
+    with pytest.raises(BadInputError, match=r"_RaisesHarnessError\.select\(\): my own check failed"):
+        experiment.select(_RaisesHarnessError, 8)
+    assert experiment.score(picked, seeds=[5]).score == experiment.score(picked, seeds=[5], n_jobs=1).score
+
+
+def test_list_flags_refuse_repeats_and_unknown_algorithms_before_any_work(tmp_path: Path):
+    from tests.conftest import run_cli
+    from tests.test_bad_input import assert_clean_failure
+
+    out = tmp_path / "submission"
+    done = run_cli("-m", "selection.submit", "--outdir", str(out), "--baselines", "os:system")
+    assert_clean_failure(done, "--baselines", "os:system")
+    assert not out.exists()
+    done = run_cli("-m", "selection.submit", "--outdir", str(out), "--languages", "en,en")
+    assert_clean_failure(done, "--languages", "'en' given more than once")
+    done = run_cli("-m", "selection.bench", "--algorithms", "random,random", "--output", str(tmp_path / "b.json"))
+    assert_clean_failure(done, "--algorithms", "more than once")
+    done = run_cli("-m", "selection.bench", "--sizes", "1" * 20, "--output", str(tmp_path / "b.json"))
+    assert_clean_failure(done, "--sizes")
+    assert not out.exists() and not (tmp_path / "b.json").exists()

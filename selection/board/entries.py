@@ -94,6 +94,11 @@ def _file_problem(path: Path) -> str | None:
     return None
 
 
+# A team's files whose names are not a leaderboard's get a row each up to this many, then one row for the rest:
+# a folder of thousands of junk files is one team's problem, not the board's.
+MAX_OTHER_FILES = 10
+
+
 def find_submissions(submissions: Path, languages: list[str], sizes: list[int]) -> list[Submission]:
     """Every team folder's ``*_train.json`` entries; an entry that cannot be scored carries its problem."""
     found: list[Submission] = []
@@ -118,9 +123,25 @@ def find_submissions(submissions: Path, languages: list[str], sizes: list[int]) 
         if problem is None and len(twins) > 1:
             others = ", ".join(repr(visible(name)) for name in twins if name != entry.name)
             problem = f"collides with team {others} (names are compared case-folded and NFKC-normalised)"
+        canonical = {submission_file_name(language, size) for language in languages for size in sizes}
+        others = []
         for file in sorted(os.scandir(folder), key=lambda item: item.name):
-            if file.name.endswith("_train.json"):
+            if not file.name.endswith("_train.json"):
+                continue
+            if file.name in canonical or len(others) < MAX_OTHER_FILES:
                 found.append(_entry(team, folder / file.name, languages, sizes, team_problem=problem))
+                if file.name not in canonical:
+                    others.append(file.name)
+            else:
+                others.append(file.name)
+        if len(others) > MAX_OTHER_FILES:
+            more = len(others) - MAX_OTHER_FILES
+            shown = visible(str(folder))
+            found.append(Submission(team, f"{shown}/...", None, None, (
+                f"{shown}: {more} more *_train.json files whose names are not this board's "
+                f"(<language>_<size>_train.json for {', '.join(languages) or '-'} and "
+                f"{', '.join(map(str, sizes))}); only each team's first {MAX_OTHER_FILES} such files get a row"
+            )))  # fmt: skip
     return found
 
 

@@ -22,7 +22,10 @@ VERDICT_COLOURS = {"suspect": "#c5221f", "redundant": "#b06000", "ok": "#188038"
 
 
 def _text(value) -> str:
-    return html.escape(str(value), quote=True)
+    """``value`` safe in the page: terminal escapes, bidi overrides and line breaks shown escaped, markup quoted."""
+    from selection.board.entries import visible
+
+    return html.escape(visible(str(value)), quote=True)
 
 
 def _number(value, digits: int = 4, signed: bool = False) -> str:

@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 
+from selection.board.entries import visible
 from selection.diagnosis.estimate import eval_estimate, leave_one_out, pool_estimate, score_rows
 from selection.diagnosis.evidence import NEIGHBOURS, gather_evidence, harm_spread, verdicts
 from selection.diagnosis.projection import pool_map
@@ -281,5 +282,6 @@ def format_report(document: dict, *, top: int = 10) -> str:
     lines.append(f"{'rank':>4}  {'verdict':<10}{'effect':>9}  {'label':<14}clip")
     for clip in document["clips"][:top]:
         effect = "n/a" if clip["effect"] is None else f"{clip['effect']:+.4f}"
-        lines.append(f"{clip['rank']:>4}  {clip['verdict']:<10}{effect:>9}  {clip['label']:<14}{clip['id']}")
+        label, clip_id = visible(str(clip["label"])), visible(str(clip["id"]))
+        lines.append(f"{clip['rank']:>4}  {clip['verdict']:<10}{effect:>9}  {label:<14}{clip_id}")
     return "\n".join(lines)

@@ -438,3 +438,17 @@ def check_vectors(
             f"{file}: {_short(ids[bad[0]], 120)}: vector holds NaN or infinite values; expected finite numbers"
             + (f" ({bad.size - 1} more rows)" if bad.size > 1 else "")
         )
+
+
+def split_flag_list(value: Any, *, flag: str, max_items: int = 1000) -> list[str]:
+    """A comma-separated flag's items (stripped, empty ones dropped), refusing repeats and absurd lengths."""
+    items = [str(item).strip() for item in value] if isinstance(value, (list, tuple)) else str(value).split(",")
+    items = [item.strip() for item in items if item.strip()]
+    if len(items) > max_items:
+        raise BadInputError(f"command line: {flag}: {len(items)} items; expected at most {max_items}")
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    if repeated:
+        raise BadInputError(
+            f"command line: {flag}: {describe_items(repeated)} given more than once; expected each item once"
+        )
+    return items

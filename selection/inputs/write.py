@@ -115,6 +115,47 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
+def write_files_together(files: dict[Path, bytes]) -> None:
+    """Write several files so that either all of them are replaced or none is.
+
+    Every file is first written completely to a temp file beside it; only then are they renamed
+    into place, one after the other (a rename cannot fail for want of space). On any failure or
+    Ctrl-C before the renames, the temp files are removed and every existing file keeps its content.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folder = check_output_dir(path.parent)
+            descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((temp_name, path))
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temp_name, 0o666 & ~umask)
+        for temp_name, path in staged:
+            os.replace(temp_name, path)
+        staged = []
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise BadInputError(f"{error.filename or 'output'}: disk full while writing; no file was changed") from None
+        raise BadInputError(
+            f"{error.filename or 'output'}: cannot be written ({error.strerror}); no file was changed"
+        ) from None
+    finally:
+        for temp_name, _ in staged:
+            _remove_quietly(temp_name)
+
+
+def json_bytes(document: Any) -> bytes:
+    """``document`` as the harness writes JSON: indented, a final newline, no NaN."""
+    return (json.dumps(document, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: str | Path, document: Any) -> None:
     """``document`` as indented JSON with a final newline, written atomically."""
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"

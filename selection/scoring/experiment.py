@@ -349,18 +349,24 @@ class Experiment:
         Results
             Equal to the results JSON ``eval.py`` writes for the same file (``seconds`` aside).
         """
-        from selection.inputs.validation import check_config
+        from selection.inputs.errors import BadInputError
+        from selection.inputs.validation import check_config, check_n_jobs, check_positive_int
         from selection.scoring.evaluation import evaluate_selection
 
         started = time.perf_counter()
+        n_jobs = check_n_jobs(n_jobs, file="score()", key="n_jobs")
+        if limit is not None:
+            limit = check_positive_int(limit, file="score()", key="limit")
+        if seeds is not None and (isinstance(seeds, (str, bytes)) or not len(seeds)):
+            raise BadInputError(f"score(): seeds: {seeds!r}; expected a non-empty list of integers")
         self._require_eval()
         config = self.config
         if metric is not None or seeds is not None:
             config = check_config(
                 {
                     **config,
-                    "metric": metric or config["metric"],
-                    "eval_random_seeds": seeds or config["eval_random_seeds"],
+                    "metric": config["metric"] if metric is None else metric,
+                    "eval_random_seeds": config["eval_random_seeds"] if seeds is None else list(seeds),
                 },
                 file="score()",
             )
@@ -464,13 +470,16 @@ class Experiment:
         Selection
             The checked selection (a dict) with ``algorithm``, ``seconds`` and ``warnings``.
         """
+        from selection.inputs.errors import BadInputError
         from selection.inputs.load import embeddings_dict, load_audio
-        from selection.inputs.validation import check_config
+        from selection.inputs.validation import check_config, check_positive_int
         from selection.plugins import algorithm_class, run_algorithm
 
+        if config is not None and not isinstance(config, dict):
+            raise BadInputError(f"select(): config: expected a dict of settings; got {type(config).__name__}")
         merged = {**self.config, **(config or {})}
         if size is not None:
-            merged["train_set_size_limit"] = size
+            merged["train_set_size_limit"] = check_positive_int(size, file="select()", key="size")
         chosen = algorithm_class(algorithm, merged, file=self.config_file)
         merged["selection_algorithm_module"] = chosen.__module__
         merged["selection_algorithm_class"] = chosen.__qualname__
@@ -542,6 +551,16 @@ class Experiment:
         report = Report(document)
         report.repaired = extras["repaired"]
         return report
+
+    def checked_document(self, train_set: dict, path: str | Path, *, limit: int | None = None) -> dict:
+        """``train_set`` checked against the pool (and the eval set, if loaded) as :meth:`write` checks it."""
+        from selection.inputs.validation import check_train_set
+
+        limit = self.config["train_set_size_limit"] if limit is None else limit
+        checked, _ = check_train_set(
+            _as_document(train_set), file=str(path), allowed=self.allowed, limit=limit, eval_set=self.evaluation_ids
+        )
+        return checked
 
     def write(self, train_set: dict, path: str | Path, *, limit: int | None = None) -> Path:
         """Check ``train_set`` against the pool (and the eval set, if loaded) and write it to ``path`` atomically."""
