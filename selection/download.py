@@ -27,7 +27,7 @@ from selection.datasets.archives import DEFAULT_MAX_MB, check_base_url, check_de
 from selection.datasets.mswc import create_experiment
 from selection.datasets.synthetic import FAULTS_FILE, CorpusParams, write_corpus
 from selection.inputs.layout import experiment_folder_name, experiment_present
-from selection.inputs.validation import BadInputError
+from selection.inputs.validation import BadInputError, split_flag_list
 from selection.inputs.write import check_output_dir
 
 log = logging.getLogger("dataperf")
@@ -154,6 +154,35 @@ def download_published(data_path: Path, *, base_url: str, timeout: float, max_by
             log.info("unpacked %s into %s and checked it as select and evaluate will", archive.name, destination)
 
 
+def make_commands(workspace: Path, *, scale: float, seed: int, overwrite: bool) -> None:
+    """Write the spoken-commands corpus to ``<workspace>/commands/`` (built aside, then moved in whole)."""
+    from selection.datasets.commands import FOLDER, CommandsParams, write_commands_corpus
+
+    target = workspace / FOLDER
+    if target.exists() and not overwrite:
+        if (target / "validation_list.txt").is_file():
+            log.info("commands corpus already present in %s; pass --overwrite to rebuild it", target)
+            return
+        raise BadInputError(f"{target}: exists and is not a commands corpus; expected a free folder name")
+    params = CommandsParams(seed=seed, scale=scale)
+    log.info(
+        "synthesizing the spoken-commands corpus (35 words, %d speakers) into %s: about %d s on 2 cores, once",
+        params.n_speakers(), target, max(5, round(15 * scale)),
+    )  # fmt: skip
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=workspace, prefix=".commands-") as staging:
+        counts = write_commands_corpus(Path(staging) / FOLDER, params)
+        if target.exists():
+            old = Path(staging) / "previous"
+            target.rename(old)
+        (Path(staging) / FOLDER).rename(target)
+    log.info(
+        "commands corpus in %s: %d clips of %d words by %d speakers (%d validation, %d test clips) in %.0f s",
+        target, counts["clips"], counts["words"], counts["speakers"], counts["validation"], counts["test"],
+        time.perf_counter() - started,
+    )  # fmt: skip
+
+
 def download(
     source: str = "synthetic",
     workspace: str = "workspace/",
@@ -170,11 +199,12 @@ def download(
 
     Parameters
     ----------
-    source : {'synthetic', 'spoken', 'dataperf'}, default='synthetic'
+    source : {'synthetic', 'spoken', 'commands', 'dataperf'}, default='synthetic'
         ``synthetic``: the built-in Gaussian corpus, offline, seconds. ``spoken``: the built-in
         spoken-word corpus (eSpeak NG speech embedded by a speech model), offline, minutes; it goes
-        to ``<workspace>/spoken/`` unless ``--data_dir``. ``dataperf``: the published DataPerf
-        speech archives (needs network).
+        to ``<workspace>/spoken/`` unless ``--data_dir``. ``commands``: the built-in spoken-commands
+        corpus for the KWS trainer (Speech Commands' 35 words, audio), offline, minutes; it goes to
+        ``<workspace>/commands/``. ``dataperf``: the published DataPerf speech archives (needs network).
     workspace : str, default='workspace/'
         Receives the default English experiment (synthetic source).
     data_dir : str, optional
@@ -197,9 +227,9 @@ def download(
         Largest archive fetched, and largest file unpacked, in MB (the published archives are
         far smaller); at most four times that is unpacked in all (dataperf source).
     """
-    if source not in ("synthetic", "spoken", "dataperf"):
+    if source not in ("synthetic", "spoken", "dataperf", "commands"):
         raise BadInputError(
-            f"command line: --source: unknown source {source!r}; expected synthetic, spoken or dataperf"
+            f"command line: --source: unknown source {source!r}; expected synthetic, spoken, commands or dataperf"
         )
     if not timeout > 0:
         raise BadInputError(f"command line: --timeout: expected a positive number of seconds; got {timeout:g}")
@@ -214,7 +244,8 @@ def download(
     data_path = check_output_dir(data_dir or default_data, create=True)
     try:
         workspace_path.mkdir(parents=True, exist_ok=True)
-        data_path.mkdir(parents=True, exist_ok=True)
+        if source != "commands":
+            data_path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BadInputError(f"{error.filename}: output folder cannot be created ({error.strerror})") from None
     if source == "synthetic":
@@ -230,7 +261,7 @@ def download(
     elif source == "spoken":
         from selection.datasets.spoken import SPOKEN_TARGETS, SpokenParams
 
-        codes = tuple(code.strip() for code in languages.split(",") if code.strip())
+        codes = tuple(split_flag_list(languages, flag="--languages"))
         unknown = [code for code in codes if code not in SPOKEN_TARGETS]
         if not codes or unknown:
             raise BadInputError(
@@ -245,6 +276,10 @@ def download(
             return
         make_spoken(data_path, params=params, overwrite=overwrite)
         log.info("spoken-word experiments under %s (select/evaluate --language L --data_dir %s)", data_path, data_path)
+    elif source == "commands":
+        if not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+            raise BadInputError(f"command line: --scale: expected a number in (0, 1]; got {scale!r}")
+        make_commands(workspace_path, scale=float(scale), seed=int(seed), overwrite=overwrite)
     elif source == "dataperf":
         download_published(data_path, base_url=base_url, timeout=timeout, max_bytes=max_mb << 20, overwrite=overwrite)
     else:

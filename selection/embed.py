@@ -3,7 +3,7 @@
 Usage::
 
     python -m selection.embed --audio_dir DIR --outdir DIR [--targets w1,w2,...] [--eval_fraction 0.33]
-        [--model speech_embedding|module:Class] [--seed 0] [--on_bad_audio fail|skip] [--overwrite]
+        [--model speech_embedding|kws:MODEL_DIR|module:Class] [--seed 0] [--on_bad_audio fail|skip] [--overwrite]
 
 Reads ``<audio_dir>/<word>/<clip>`` (the MSWC layout; wav, flac, ogg/opus, ... at any sample rate,
 see :mod:`selection.speech.audio`), embeds every clip (:mod:`selection.speech.model`), splits each
@@ -267,7 +267,8 @@ def embed(
     eval_fraction : float, default=0.33
         Share of each word's clips held out for the eval set.
     model : str, default='speech_embedding'
-        ``speech_embedding`` or ``module:Class`` (see :mod:`selection.speech.model`).
+        ``speech_embedding``, ``kws:MODEL_DIR`` (a model folder made by ``train_kws``) or ``module:Class``
+        (see :mod:`selection.speech.model`).
     seed : int, default=0
         Seed of the pool/eval split.
     on_bad_audio : {'fail', 'skip'}, default='fail'

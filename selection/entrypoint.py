@@ -1,9 +1,10 @@
 """One command, many tasks: the container's entry point and the ``dataperf-speech`` console command.
 
 ``dataperf-speech TASK [--name value ...]``: ``download``, ``select``, ``evaluate``, ``run``, ``submit``,
-``bench``, ``leaderboard``, ``embed`` and ``explain`` map to the commands (``selection.download``,
-``selection.main``, ``eval.py``, ``selection.run``, ``selection.submit``, ``selection.bench``,
-``selection.leaderboard``, ``selection.embed``, ``selection.explain``); anything else prints usage and exits 2. MLCube
+``bench``, ``leaderboard``, ``embed``, ``explain`` and ``train_kws`` map to the commands
+(``selection.download``, ``selection.main``, ``eval.py``, ``selection.run``, ``selection.submit``,
+``selection.bench``, ``selection.leaderboard``, ``selection.embed``, ``selection.explain``,
+``selection.train_kws``); anything else prints usage and exits 2. MLCube
 passes its parameters as ``--name=value``, which these accept.
 """
 
@@ -15,7 +16,7 @@ from selection.cli import EXIT_BAD_INPUT, exit_quietly_on_ctrl_c, run_command
 
 USAGE = """usage: dataperf-speech TASK [--name value ...]   (TASK --help lists its flags)
 tasks:
-  download     put a dataset in the workspace (--source synthetic|spoken|dataperf, --workspace DIR)
+  download     put a dataset in the workspace (--source synthetic|spoken|commands|dataperf, --workspace DIR)
   select       run the configured selection algorithm, write train.json
   evaluate     score train.json with the frozen classifier, write results.json
   run          the whole job: download if absent, select, evaluate
@@ -24,6 +25,7 @@ tasks:
   leaderboard  score every team's submissions (--submissions, --data_dir, --outdir), rank them
   embed        turn <audio_dir>/<word>/<clip> recordings into an experiment (--audio_dir, --outdir)
   explain      a per-clip report on a train.json (explain.json, explain.html), from the pool alone
+  train_kws    train a BC-ResNet keyword spotter on spoken words into a model folder (needs requirements-kws.txt)
 """
 
 
@@ -37,6 +39,7 @@ TASKS = {
     "leaderboard": ("selection.leaderboard", "build_leaderboard"),
     "embed": ("selection.embed", "embed"),
     "explain": ("selection.explain", "explain"),
+    "train_kws": ("selection.train_kws", "train_kws"),
 }
 
 

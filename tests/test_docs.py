@@ -25,6 +25,7 @@ COMMANDS = {
     "leaderboard": ("selection.leaderboard", "build_leaderboard"),
     "embed": ("selection.embed", "embed"),
     "explain": ("selection.explain", "explain"),
+    "train_kws": ("selection.train_kws", "train_kws"),
 }
 
 
@@ -41,7 +42,7 @@ def test_the_site_builds_strictly(tmp_path: Path):
 
 
 def _documented_flags(page: str) -> dict[str, set[str]]:
-    sections = re.split(r"(?m)^### `([a-z]+)`\n", page.split("## Every command's flags", 1)[1].split("\n## ", 1)[0])
+    sections = re.split(r"(?m)^### `([a-z_]+)`\n", page.split("## Every command's flags", 1)[1].split("\n## ", 1)[0])
     return {
         name: set(re.findall(r"(?m)^\| `--([a-z_]+)` \|", body)) for name, body in zip(sections[1::2], sections[2::2])
     }

@@ -51,3 +51,20 @@ def test_import_eval_is_light():
     assert done.returncode == 0, done.stderr
     modules = set(done.stdout.split())
     assert not {name.split(".")[0] for name in modules} & {"numpy", "pyarrow", "sklearn", "scipy", "yaml"}
+
+
+TRAINING_STACK = ("jax", "jaxlib", "flax", "optax", "jax2onnx", "onnxruntime", "onnx", "selection.kws.train")
+
+
+def test_select_evaluate_and_the_leaderboard_never_import_the_training_stack(dataset: Path, tmp_path: Path):
+    select_command = [str(REPO / "selection" / "main.py"), *select_args(dataset)[2:]]  # a path: runpy.run_path
+    for command in (select_command, eval_args(dataset)):
+        modules = _modules_after(*command, tmp_path=tmp_path)
+        assert sorted(name for name in modules if name.split(".")[0] in TRAINING_STACK[:-1]) == []
+        assert TRAINING_STACK[-1] not in modules
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, selection.leaderboard, selection.board.report; print(*sys.modules)"],
+        cwd=REPO, env={"PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not {name.split(".")[0] for name in done.stdout.split()} & set(TRAINING_STACK[:-1])

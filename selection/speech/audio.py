@@ -93,11 +93,13 @@ def list_clips(audio_dir: str | Path) -> dict[str, list[Path]]:
     """``{word: [clip paths, sorted]}`` from ``<audio_dir>/<word>/<clip>`` (the MSWC layout), words sorted.
 
     Files whose suffix is not an audio format's are ignored; a word folder without any clip is kept
-    (with no clips), so that the caller can say so.
+    (with no clips), so that the caller can say so. ``_background_noise_`` (Speech Commands' folder of
+    noise recordings) is not a word.
     """
     audio_dir = Path(audio_dir)
     words: dict[str, list[Path]] = {}
-    for folder in sorted(path for path in audio_dir.iterdir() if path.is_dir() and not path.name.startswith(".")):
+    folders = (path for path in audio_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
+    for folder in sorted(path for path in folders if path.name != "_background_noise_"):
         words[folder.name] = sorted(
             path for path in folder.iterdir() if path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
         )

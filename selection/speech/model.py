@@ -13,6 +13,9 @@ Clips go through the models in batches of a fixed size (the last one padded with
 clip's vector never depends on which other clips share its batch: the embeddings are bitwise
 deterministic.
 
+``kws:MODEL_DIR`` is a model folder made by ``python -m selection.train_kws`` (or
+``distill_embedding``): its ONNX file, run by onnxruntime (:class:`KwsEmbedding`).
+
 Any other model plugs in as ``module:Class``: a class constructed without arguments whose
 ``embed(waveforms)`` takes an ``(n, 16000)`` float32 array and returns an ``(n, d)`` array.
 """
@@ -79,10 +82,61 @@ class SpeechEmbedding:
         return vectors
 
 
+class KwsEmbedding:
+    """A model folder's ``model.onnx`` (made by ``train_kws`` or ``distill_embedding``), run by onnxruntime.
+
+    Its ``embedding`` output is the clip's vector (the BC-ResNet's pooled features before its last
+    1×1 convolution, or a distilled student's regression output). Clips go through in batches of a
+    fixed size, the last padded with silence, so a clip's vector never depends on its batch. The
+    training framework is not needed.
+    """
+
+    def __init__(self, folder: str | Path, batch_clips: int = 32) -> None:
+        from selection.kws.folder import ONNX, read_config
+
+        document = read_config(folder, flag="--model kws:")
+        path = Path(folder) / ONNX
+        if not path.is_file():
+            raise BadInputError(f"{folder}: --model kws: holds no {ONNX}; expected a finished model folder")
+        try:
+            import onnxruntime
+        except ImportError:
+            raise BadInputError(
+                "--model kws: needs onnxruntime, which is not installed; pip install -r requirements-kws.txt"
+            ) from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise BadInputError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0][:160]})") from None
+        outputs = [output.name for output in self._session.get_outputs()]
+        if "embedding" not in outputs or [i.name for i in self._session.get_inputs()] != ["audio"]:
+            raise BadInputError(f"{path}: expected an input 'audio' and an output 'embedding'; got {outputs}")
+        self.batch_clips = batch_clips
+        self.name = f"kws:{folder}"
+        self.config = document
+
+    def embed(self, waveforms: np.ndarray) -> np.ndarray:
+        """Vectors of shape ``(n, d)`` for ``waveforms`` of shape ``(n, 16000)`` (float32 in [-1, 1])."""
+        waveforms = np.asarray(waveforms, dtype=np.float32)
+        parts = []
+        for start in range(0, len(waveforms), self.batch_clips):
+            batch = np.zeros((self.batch_clips, 16000), dtype=np.float32)
+            part = waveforms[start : start + self.batch_clips]
+            batch[: len(part)] = part
+            (vectors,) = self._session.run(["embedding"], {"audio": batch})
+            parts.append(vectors[: len(part)])
+        return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+
+
 def load_model(name: str):
-    """``speech_embedding``, or an instance of ``module:Class`` (constructed without arguments)."""
+    """``speech_embedding``, ``kws:MODEL_DIR`` (a trained model folder), or ``module:Class`` (no arguments)."""
     if name == DEFAULT_MODEL:
         return SpeechEmbedding()
+    if name.startswith("kws:"):
+        return KwsEmbedding(name[len("kws:") :])
     module_name, _, class_name = name.partition(":")
     if not module_name or not class_name:
         raise BadInputError(f"command line: --model: {name!r}; expected {DEFAULT_MODEL} or module:Class")
