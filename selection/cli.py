@@ -18,6 +18,7 @@ import errno
 import inspect
 import logging
 import os
+import re
 import signal
 import sys
 import traceback
@@ -208,12 +209,42 @@ def parse_flags(function: Callable, argv: list[str]) -> dict[str, Any]:
 
 
 def _show_help(function: Callable) -> None:
-    import fire
+    """Print the command's flags, exactly those the parser accepts, on stdout (no pager, no positional forms)."""
+    print(help_text(function), flush=True)
 
-    try:
-        fire.Fire(function, command=["--help"], name=getattr(function, "__name__", None))
-    except fire.core.FireExit:
-        pass
+
+def help_text(function: Callable) -> str:
+    """Usage, summary and one entry per flag: ``--name TYPE (default: value)`` and its description.
+
+    Built from the signature (what :func:`parse_flags` accepts) and the docstring's numpydoc
+    Parameters section, so the help can never offer a flag the parser refuses.
+    """
+    doc = inspect.getdoc(function) or ""
+    summary = doc.split("\n\n", 1)[0].strip()
+    described: dict[str, list[str]] = {}
+    if "Parameters\n----------" in doc:
+        section = doc.split("Parameters\n----------", 1)[1]
+        section = re.split(r"\n\s*\n(?=\w[\w ]*\n-{3,})", section, maxsplit=1)[0]  # up to the next section
+        current = None
+        for line in section.splitlines():
+            if line and not line.startswith(" "):
+                name = line.split(":", 1)[0].strip()
+                current = name if name else None
+                described[current] = []
+            elif current is not None and line.strip():
+                described[current].append(line.strip())
+    parameters = inspect.signature(function).parameters
+    lines = [f"usage: {getattr(function, '__name__', 'command')} " + " ".join(f"[--{name} ...]" for name in parameters)]
+    if summary:
+        lines += ["", summary]
+    lines += ["", "flags:"]
+    for name, parameter in parameters.items():
+        annotation = parameter.annotation
+        annotation = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+        default = "required" if parameter.default is inspect.Parameter.empty else f"default: {parameter.default!r}"
+        lines.append(f"  --{name} {annotation} ({default})")
+        lines += [f"      {text}" for text in described.get(name, [])]
+    return "\n".join(lines)
 
 
 def _fail(prefix: str, message: str, code: int) -> typing.NoReturn:

@@ -52,6 +52,7 @@ from selection.plugins import check_algorithm_names, resolve_algorithm
 
 log = logging.getLogger("dataperf")
 RESULTS_DIR = "results"
+LOCK_FILE = ".leaderboard.lock"
 RESULT_FORMAT = 2
 PREDICTIONS = "_predictions"  # a scored row's per-seed predictions, on their way from a worker to their own file
 MAX_RESULT_BYTES = 4 * 1024 * 1024
@@ -60,12 +61,16 @@ SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?[A-Za-z0-9
 
 
 def eval_set_identity(folder: Path) -> str:
-    """A digest of a language's data files' identities (path, size, modification time): changes when they do."""
-    parts = []
+    """A digest of a language's data files' contents (and names): changes when any byte of them does.
+
+    Sizes and modification times are not enough: data rewritten in place with the same size and a
+    reset time would keep stale results. Hashing is about a second per GB.
+    """
+    digest = hashlib.sha256()
     for path in sorted([*folder.rglob("*.parquet"), *folder.glob("*.yaml")]):
-        info = path.stat()
-        parts.append(f"{path.relative_to(folder)}:{info.st_size}:{info.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        with open(path, "rb") as handle:
+            digest.update(f"{path.relative_to(folder)}:{hashlib.file_digest(handle, 'sha256').hexdigest()}\n".encode())
+    return digest.hexdigest()
 
 
 def submission_key(submission: Submission, data_identity: dict[str, str], scoring: dict) -> str:
@@ -261,7 +266,7 @@ def _stored_name(name: str) -> str:
     return f"{name[:40]}...{digest}"
 
 
-def _stored(path: Path, key: str, submission: Submission) -> dict | None:
+def _stored(path: Path, key: str, submission: Submission, truth: tuple | None = None) -> dict | None:
     """The result stored for ``submission`` at ``path`` if it is one this harness wrote for this very key, else None.
 
     A stored result is somebody's file until proven otherwise: it is read only if it is a
@@ -276,7 +281,39 @@ def _stored(path: Path, key: str, submission: Submission) -> dict | None:
         return None
     if document.get("status") == "scored" and not _predictions_present(path, document):
         return None
-    return document if _valid_row(document, submission) else None
+    if not _valid_row(document, submission):
+        return None
+    if document.get("status") == "scored" and truth is not None and not _agrees(path, document, *truth):
+        return None
+    return document
+
+
+def _agrees(path: Path, row: dict, labels, n_classes: int, metric: str, provenance: dict) -> bool:
+    """Whether a stored row's score is what its stored predictions give, and its provenance the harness's own.
+
+    A row edited by hand (a forged score, another recipe or seed list in its provenance) is rescored.
+    """
+    import numpy as np
+
+    from selection.board.uncertainty import _metric
+
+    stored = row.get("provenance")
+    if not isinstance(stored, dict) or any(stored.get(name) != value for name, value in provenance.items()):
+        return False
+    predictions = _load_predictions(predictions_path(path), len(labels), n_classes)
+    if predictions is None or len(predictions) != len(row["per_seed"]):
+        return False
+    confusion = np.zeros((len(predictions), n_classes, n_classes))
+    for seed, predicted in enumerate(predictions):
+        np.add.at(confusion[seed], (labels, predicted.astype(np.int64)), 1)
+    per_seed = _metric(confusion, metric)
+    try:
+        stored_per_seed = np.array([float(entry["score"]) for entry in row["per_seed"]])
+    except (TypeError, KeyError, ValueError):
+        return False
+    return (
+        bool(np.allclose(per_seed, stored_per_seed, rtol=0, atol=1e-9)) and abs(per_seed.mean() - row["score"]) <= 1e-9
+    )
 
 
 def _predictions_present(path: Path, row: dict) -> bool:
@@ -446,6 +483,34 @@ def build_leaderboard(
         200 to 10000. Memory: the clips' resample counts (n_clips × resamples bytes, 4x where that
         fits in 512 MB) plus 12 bytes per entry and resample.
     """
+    held: list = []  # (lock file, folder, whether this run created the folder)
+    try:
+        _build_leaderboard(
+            submissions=submissions, data_dir=data_dir, outdir=outdir, config_file=config_file, scheduler=scheduler,
+            n_workers=n_workers, baselines=baselines, timeout=timeout, sizes=sizes, bootstrap=bootstrap, locks=held,
+        )  # fmt: skip
+    finally:
+        for handle, folder, created in held:
+            handle.close()
+            if created and sorted(os.listdir(folder)) == [LOCK_FILE]:  # a run that wrote nothing leaves nothing
+                (folder / LOCK_FILE).unlink(missing_ok=True)
+                folder.rmdir()
+
+
+def _build_leaderboard(
+    submissions: str,
+    data_dir: str,
+    outdir: str,
+    config_file: str = "workspace/dataperf_speech_config.yaml",
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    baselines: str = "",
+    timeout: float = 30.0,
+    sizes: str = ",".join(map(str, LEADERBOARD_SIZES)),
+    bootstrap: int = 1000,
+    locks: list | None = None,
+) -> None:
+    """:func:`build_leaderboard` once its ``--outdir`` is locked (``locks`` receives the lock to release)."""
     from selection.board.report import write_reports
     from selection.inputs.load import load_config
 
@@ -468,6 +533,7 @@ def build_leaderboard(
         )
     out = check_output_dir(outdir, create=True)
     _check_apart(out, submissions_path)
+    (locks if locks is not None else []).append(_lock_outdir(out))
     folders = {language: str(find_experiment(data_path, language)) for language in languages}
     identity = {language: eval_set_identity(Path(folder)) for language, folder in folders.items()}
     algorithm_keys = {k: v for k, v in config.items() if k not in ("eval_random_seeds", "metric")}
@@ -486,12 +552,26 @@ def build_leaderboard(
         ", ".join(languages),
         ", ".join(map(str, board_sizes)),
     )
+    from selection.scoring.provenance import harness, recipe
+
     rows, pending = [], []
     stale = 0
+    truths: dict[str, tuple] = {}
+    expected_provenance = {"harness_version": harness()["harness_version"], "recipe": recipe(),
+                           "metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"]}  # fmt: skip
     for item in work:
         item_scoring = {**scoring, "algorithm_config": algorithm_keys} if item.baseline else scoring
         key = submission_key(item, identity, item_scoring)
-        stored = _stored(_result_path(out, item), key, item)
+        truth = None
+        if item.language in folders and not item.problem:
+            if item.language not in truths:
+                from selection.scoring.experiment import load_experiment
+
+                experiment = load_experiment(Path(folders[item.language]), config=config, with_eval=True)
+                labels = experiment.evaluation_labels
+                truths[item.language] = (labels, len(experiment.class_names), config["metric"], expected_provenance)
+            truth = truths[item.language]
+        stored = _stored(_result_path(out, item), key, item, truth)
         if stored is not None:
             rows.append(stored)
         else:
@@ -522,7 +602,6 @@ def build_leaderboard(
         _attach_uncertainty(rows, out, folders, resamples=bootstrap, metric=config["metric"])
         log.info("bootstrap: %d resamples of the eval clips per leaderboard in %.1f s", bootstrap, _since(started))
     from selection.scoring.provenance import eval_set_identity as eval_set_identity_of
-    from selection.scoring.provenance import harness, recipe
 
     provenance = {
         **harness(),
@@ -546,6 +625,29 @@ def build_leaderboard(
         failed,
         out / "leaderboard.json",
     )
+
+
+def _lock_outdir(out: Path):
+    """An exclusive lock on ``--outdir`` for this run (released when the run ends, however it ends).
+
+    Two boards writing one folder at once would interleave their results and pages.
+    """
+    import fcntl
+
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / LOCK_FILE, "a+")  # noqa: SIM115 - held open for the whole run
+    except OSError as error:
+        raise BadInputError(f"{out}: --outdir: cannot be locked ({error.strerror})") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise BadInputError(
+            f"{out}: --outdir: another leaderboard run is writing this folder; wait for it, or choose another"
+        ) from None
+    return handle, out, created
 
 
 def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples: int, metric: str) -> None:

@@ -104,3 +104,20 @@ def test_pip_install_gives_a_working_dataperf_speech_command(tmp_path: Path):
     bad = subprocess.run([sys.executable, str(command), "nonsense"], cwd=tmp_path, env=environment,
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 2 and "unknown task 'nonsense'" in bad.stderr
+
+
+def test_every_commands_help_lists_exactly_the_flags_its_parser_takes():
+    """``--help`` is built from the signature: no ``-o`` short forms or positional arguments the parser refuses,
+    every flag with its default and description, printed at once (no pager)."""
+    from selection.cli import help_text
+
+    for command, (module, function) in COMMANDS.items():
+        target = getattr(importlib.import_module(module), function)
+        text = help_text(target)
+        listed = re.findall(r"(?m)^  --([a-z_]+) ", text)
+        assert listed == list(inspect.signature(target).parameters), command
+        assert not re.search(r"(?m)^\s+-[a-z],", text) and "POSITIONAL" not in text.upper(), command
+    environment = {"PYTHONPATH": str(REPO), "PAGER": "false", "TERM": "xterm"}
+    done = subprocess.run([sys.executable, "-m", "selection.main", "--help"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, env=environment)  # fmt: skip
+    assert done.returncode == 0 and "--outdir str" in done.stdout and "-o," not in done.stdout

@@ -362,3 +362,52 @@ def test_a_legal_long_name_and_a_folder_of_junk_are_one_teams_rows(board: Path):
     assert escaped["status"] == "rejected"
     stored = [path.name for path in (board / "results").rglob("*")]
     assert max(len(name.encode()) for name in stored) <= 255
+
+
+def test_a_score_forged_with_its_format_kept_is_rescored_and_changed_data_is_noticed(
+    board: Path, tmp_path: Path, hostile: Path
+):
+    """A stored row edited to a well-formed better score, or to another recipe, is rescored from scratch; data
+    rewritten in place with the same size and modification time is noticed (content, not stamps)."""
+    outdir = tmp_path / "board"
+    shutil.copytree(board, outdir, symlinks=True)
+    stored = outdir / "results" / "good" / "en_25_results.json"
+    forged = read_json(stored)
+    honest = forged["score"]
+    forged["score"] = abs(honest - 0.25)  # well-formed, and not what its predictions give
+    stored.write_text(json.dumps(forged))
+    other = outdir / "results" / "@cmd" / "en_25_results.json"
+    row = read_json(other)
+    row["provenance"]["recipe"] = {"classifier": "forged"}
+    other.write_text(json.dumps(row))
+    done = _board(hostile, outdir, "--baselines", "random", timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "2 to score" in done.stderr, done.stderr
+    assert {r["team"]: r for r in _rows(outdir) if r["status"] == "scored"}["good"]["score"] == honest
+
+    data = tmp_path / "data-copy"
+    shutil.copytree(hostile / "data", data)
+    from selection.leaderboard import eval_set_identity
+
+    folder = data / "dataperf_en_data"
+    before = eval_set_identity(folder)
+    target = next((folder / "eval_embeddings").glob("*.parquet"))
+    info = target.stat()
+    content = bytearray(target.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    target.write_bytes(bytes(content))
+    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert target.stat().st_size == info.st_size and target.stat().st_mtime_ns == info.st_mtime_ns
+    assert eval_set_identity(folder) != before
+
+
+def test_two_boards_cannot_write_one_outdir_at_once(hostile: Path, tmp_path: Path):
+    import fcntl
+
+    outdir = tmp_path / "board"
+    outdir.mkdir()
+    with open(outdir / ".leaderboard.lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = _board(hostile, outdir)
+    assert_clean_failure(done, "another leaderboard run is writing this folder")
+    assert not (outdir / "leaderboard.json").exists()

@@ -193,3 +193,36 @@ def test_list_flags_refuse_repeats_and_unknown_algorithms_before_any_work(tmp_pa
     done = run_cli("-m", "selection.bench", "--sizes", "1" * 20, "--output", str(tmp_path / "b.json"))
     assert_clean_failure(done, "--sizes")
     assert not out.exists() and not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("whole_pool", "selects all 61 clips of the allowed pool"),
+        ("one_value", "vectors of 1 value"),
+        ("tiny_pool", "9 clips; the per-clip report needs more than 10"),
+    ],
+)
+def test_explain_refuses_inputs_it_cannot_report_on_in_one_line(tmp_path: Path, case: str, fragment: str):
+    import json
+
+    from tests.conftest import run_cli, write_config
+    from tests.test_bad_input import assert_clean_failure
+
+    if case == "tiny_pool":
+        make_dataset(tmp_path, pool_per_target=(2, 2, 2), nontarget_words=("cat",), per_word=3)
+    else:
+        make_dataset(tmp_path, dim=1 if case == "one_value" else 1024)
+    allowed = yaml.safe_load((tmp_path / "allowed_training_set.yaml").read_text())
+    picked = {"targets": {w: ids[:1] for w, ids in allowed["targets"].items()}, "nontargets": allowed["nontargets"][:1]}
+    if case == "whole_pool":
+        picked = allowed
+        write_config(tmp_path / "dataperf_speech_config.yaml", train_set_size_limit=1000)
+    (tmp_path / "train.json").write_text(json.dumps(picked))
+    done = run_cli(
+        "-m", "selection.explain", "--allowed_training_set", str(tmp_path / "allowed_training_set.yaml"),
+        "--train_embeddings_dir", str(tmp_path / "train_embeddings"), "--train_file", str(tmp_path / "train.json"),
+        "--config_file", str(tmp_path / "dataperf_speech_config.yaml"),
+    )  # fmt: skip
+    assert_clean_failure(done, fragment)
+    assert not (tmp_path / "explain.json").exists()

@@ -104,6 +104,29 @@ def _document_of(rows: np.ndarray, pool, class_names: list[str]) -> dict:
     return {"targets": chosen.targets, "nontargets": chosen.nontargets}
 
 
+def _check_reportable(pool, rows: np.ndarray, *, against: str) -> None:
+    """What the report needs of its inputs, refused in one line (it would otherwise fail deep inside).
+
+    Its neighbour evidence needs more pool clips than :data:`NEIGHBOURS`, its map two values per
+    vector, and pool mode unpicked clips to hold out.
+    """
+    from selection.inputs.errors import BadInputError
+
+    clips, dims = pool.matrix.shape
+    if clips <= NEIGHBOURS:
+        raise BadInputError(
+            f"allowed pool: {clips} clips; the per-clip report needs more than {NEIGHBOURS} (each pick is judged by "
+            f"its {NEIGHBOURS} nearest pool clips)"
+        )
+    if dims < 2:
+        raise BadInputError(f"allowed pool: vectors of {dims} value; the per-clip report needs at least 2 values")
+    if against == "pool" and len(rows) >= clips:
+        raise BadInputError(
+            f"train file: selects all {clips} clips of the allowed pool, so none is left to estimate on; "
+            "use --against eval (or select fewer)"
+        )
+
+
 def explain_selection(
     experiment,
     train_set: dict,
@@ -145,6 +168,7 @@ def explain_selection(
     pool = experiment.pool
     class_names = experiment.class_names
     rows = selection_rows(train_set, pool)
+    _check_reportable(pool, rows, against=against)
     picked_ids = [pool.ids[row] for row in rows]
     config = experiment.config
     if against == "eval":
