@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-from selection.board.entries import BASELINE_TEAM, Submission, find_submissions
+from selection.board.entries import BASELINE_TEAM, Submission, find_submissions, visible
 from selection.board.uncertainty import BOOTSTRAP_SEED, MAX_RESAMPLES, MIN_RESAMPLES
 from selection.cli import run_command
 from selection.inputs.documents import MAX_TRAIN_FILE_BYTES, read_bytes
@@ -614,7 +614,10 @@ def _build_leaderboard(
         },
         "bootstrap": {"resamples": bootstrap, "seed": BOOTSTRAP_SEED, "level": 0.95},
     }
-    board = write_reports(rows, out, metric=config["metric"], config_file=str(config_file), provenance=provenance)
+    board = write_reports(
+        rows, out, metric=config["metric"], config_file=str(config_file), provenance=provenance,
+        submissions_root=visible(str(submissions_path)),
+    )  # fmt: skip
     scored = sum(1 for row in board["rows"] if row["status"] == "scored")
     rejected = sum(1 for row in board["rows"] if row["status"] == "rejected")
     failed = sum(1 for row in board["rows"] if row["status"] == "failed")
@@ -679,8 +682,16 @@ def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples
             kept.append(row)
         if kept:
             figures = board_uncertainty(np.array([row["score"] for row in kept]), np.array(resampled))
-            for row, found in zip(kept, figures):
-                row.update(found)
+            for row, found in zip(kept, figures):  # every entry's own 95% interval
+                row.update(ci_low=found["ci_low"], ci_high=found["ci_high"], rank_low=None, rank_high=None,
+                           tie_group=None)  # fmt: skip
+            teams = [index for index, row in enumerate(kept) if not row.get("baseline")]
+            if teams:  # rank ranges and tie groups among the teams only, as their ranks are
+                figures = board_uncertainty(
+                    np.array([kept[index]["score"] for index in teams]), np.array([resampled[i] for i in teams])
+                )
+                for index, found in zip(teams, figures):
+                    kept[index].update(found)
 
 
 def _load_predictions(path: Path, n_clips: int, n_classes: int):

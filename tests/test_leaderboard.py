@@ -91,7 +91,7 @@ def _eval_py(organiser: Path, row: dict):
         str(REPO / "eval.py"),
         "--language", row["language"],
         "--train_size", str(row["size"]),
-        "--train_file", row["file"],
+        "--train_file", str(organiser / "submissions" / row["file"]),
         "--config_file", str(organiser / "workspace" / "dataperf_speech_config.yaml"),
         "--results_file", str(organiser / "check" / "results.json"),
         "--cache_dir", "off",
@@ -141,12 +141,16 @@ def test_every_row_equals_eval_py(organiser: Path, local_board: Path):
                 assert done.returncode == 0, done.stderr
                 results = read_json(organiser / "check" / "results.json")
             else:
-                results = experiment.score(row["file"], limit=row["size"])
+                results = experiment.score(organiser / "submissions" / row["file"], limit=row["size"])
             assert abs(results["macro_f1"] - row["macro_f1"]) < 1e-9
             assert abs(results["balanced_accuracy"] - row["balanced_accuracy"]) < 1e-9
             stored = read_json(local_board / "results" / row["team"] / f"{row['language']}_{row['size']}_results.json")
             assert stored["per_class"] == results["per_class"] and stored["score"] == row["score"]
-        elif board[0] in ("en", "id", "pt") and board[1] in (25, 60) and Path(row["file"]).is_file():
+        elif (
+            board[0] in ("en", "id", "pt")
+            and board[1] in (25, 60)
+            and (organiser / "submissions" / row["file"]).is_file()
+        ):
             assert row["status"] == "rejected"
             if "rejected" not in checked_by_eval_py:
                 checked_by_eval_py.add("rejected")
@@ -155,9 +159,9 @@ def test_every_row_equals_eval_py(organiser: Path, local_board: Path):
                 line = done.stderr.strip().splitlines()[-1]
             else:
                 with pytest.raises(BadInputError) as raised:
-                    experiment.score(row["file"], limit=row["size"])
+                    experiment.score(organiser / "submissions" / row["file"], limit=row["size"])
                 line = f"error: {raised.value}"
-            assert line == f"error: {row['reason']}"
+            assert line.replace(f"{organiser / 'submissions'}/", "") == f"error: {row['reason']}"
         else:
             assert row["status"] == "rejected" and row["reason"]
     assert checked_by_eval_py == {"scored", "rejected"}
@@ -166,10 +170,16 @@ def test_every_row_equals_eval_py(organiser: Path, local_board: Path):
 def test_ranking_ties_and_baselines(local_board: Path):
     rows = _rows(local_board)
     en25 = [row for row in rows if (row["language"], row["size"], row["status"]) == ("en", 25, "scored")]
-    assert [row["rank"] for row in en25] == sorted(row["rank"] for row in en25)
+    teams25 = [row for row in en25 if not row["baseline"]]
+    assert [row["rank"] for row in teams25] == sorted(row["rank"] for row in teams25)
     coverage, tied = (next(row for row in en25 if row["team"] == team) for team in ("coverage", "tied"))
     assert coverage["score"] == tied["score"] and coverage["rank"] == tied["rank"] == 1
-    assert any(row["baseline"] == "random" and row["team"] == "baseline:random" for row in en25)
+    assert coverage["same_file_as"] == "tied" and tied["same_file_as"] == "coverage"  # byte-identical files
+    baseline = next(row for row in en25 if row["baseline"] == "random" and row["team"] == "baseline:random")
+    assert baseline["rank"] is None and baseline["rank_low"] is None and baseline["ci_low"] is not None
+    assert [row["rank"] for row in teams25] == [1 + sum(o["score"] > row["score"] for o in teams25) for row in teams25]
+    for row in rows:  # nothing of the organiser's folders is published
+        assert not str(row["file"]).startswith("/") and "/tmp" not in str(row["reason"])
     reasons = {Path(row["file"]).name: row["reason"] for row in rows if row["team"] == "bad"}
     assert "matches no leaderboard" in reasons["english_25_train.json"]
     assert "no leaderboard for language 'fr'" in reasons["fr_25_train.json"]
@@ -344,7 +354,7 @@ def test_the_page_in_a_real_browser(local_board: Path, tmp_path: Path):
             language, size = section.get_attribute("data-language"), int(section.get_attribute("data-size"))
             shown = [
                 (
-                    int(tr.find_element(By.CSS_SELECTOR, "td.rank").text),
+                    int(tr.find_element(By.CSS_SELECTOR, "td.rank").text or 0) or None,  # baselines: no rank
                     tr.find_element(By.CSS_SELECTOR, "td.score").text,
                 )
                 for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")
@@ -374,7 +384,8 @@ def test_every_score_has_an_interval_a_rank_range_and_a_tie_group(local_board: P
     scored = [row for row in board["rows"] if row["status"] == "scored"]
     for row in scored:
         assert row["ci_low"] <= row["score"] <= row["ci_high"], row
-        assert 1 <= row["rank_low"] <= row["rank_high"] and isinstance(row["tie_group"], int)
+        if not row["baseline"]:
+            assert 1 <= row["rank_low"] <= row["rank_high"] and isinstance(row["tie_group"], int)
         folder = ".baselines/random" if row["baseline"] else row["team"]
         stored = read_json(local_board / "results" / folder / f"{row['language']}_{row['size']}_results.json")
         predictions = np.load(local_board / "results" / folder / f"{row['language']}_{row['size']}_predictions.npy")
@@ -382,7 +393,7 @@ def test_every_score_has_an_interval_a_rank_range_and_a_tie_group(local_board: P
         assert stored["provenance"]["harness_version"]
         assert stored["provenance"]["eval_set"] == board["provenance"]["eval_sets"][row["language"]]
         if not row["baseline"]:
-            digest = hashlib.sha256(Path(row["file"]).read_bytes()).hexdigest()
+            digest = hashlib.sha256((local_board.parent / "submissions" / row["file"]).read_bytes()).hexdigest()
             assert stored["provenance"]["train_file_sha256"] == digest
     en25 = {row["team"]: row for row in scored if (row["language"], row["size"]) == ("en", 25)}
     same = en25["coverage"], en25["tied"]  # two copies of one file

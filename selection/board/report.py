@@ -40,43 +40,79 @@ COLUMNS = (
     "tie_group",
     "seconds",
     "baseline",
+    "same_file_as",
     "file",
 )
 
 
 def rank_rows(rows: list[dict]) -> list[dict]:
-    """The board's rows with ``rank`` set within each (language, size) leaderboard; ties share a rank.
+    """The board's rows with ``rank`` set among the teams of each (language, size) leaderboard.
 
-    Rows come out grouped by leaderboard, best first; rows that were not scored follow, unranked.
+    Equal scores share a rank ("1, 2, 2, 4"). Baselines are shown in score order for reference but
+    take no rank, so adding a baseline never moves a team. ``same_file_as`` names the other teams
+    whose file on that leaderboard has the same bytes (the same SHA-256). Rows come out grouped by
+    leaderboard, best first; rows that were not scored follow, unranked.
     """
     boards: dict[tuple, list[dict]] = {}
     unscored = []
+    digests: dict[tuple, dict[str, list[str]]] = {}
     for row in rows:
         entry = {column: row.get(column) for column in COLUMNS}
         if row.get("status") == "scored":
             boards.setdefault((row["language"], row["size"]), []).append(entry)
+            digest = (row.get("provenance") or {}).get("train_file_sha256")
+            if digest and not row.get("baseline"):
+                digests.setdefault((row["language"], row["size"]), {}).setdefault(digest, []).append(row["team"])
+                entry["_digest"] = digest
         else:
             unscored.append(entry)
     ranked = []
     for board in sorted(boards):
         ordered = sorted(boards[board], key=lambda entry: (-entry["score"], entry["team"]))
-        for position, entry in enumerate(ordered):
-            tied = position and entry["score"] == ordered[position - 1]["score"]
-            entry["rank"] = ordered[position - 1]["rank"] if tied else position + 1
+        previous = None
+        for position, entry in enumerate(e for e in ordered if not e["baseline"]):
+            tied = previous is not None and entry["score"] == previous["score"]
+            entry["rank"] = previous["rank"] if tied else position + 1
+            previous = entry
+        for entry in ordered:
+            digest = entry.pop("_digest", None)
+            twins = [team for team in digests.get(board, {}).get(digest, []) if team != entry["team"]]
+            entry["same_file_as"] = ", ".join(sorted(twins)) or None
             ranked.append(entry)
     return ranked + sorted(unscored, key=lambda entry: (entry["team"], str(entry["file"])))
 
 
+def _relative(text, root: str | None):
+    """``text`` with the organiser's ``--submissions`` folder left out of every path in it."""
+    if not isinstance(text, str) or not root:
+        return text
+    return text.replace(root.rstrip("/") + "/", "")
+
+
 def write_reports(
-    rows: list[dict], outdir: Path, *, metric: str, config_file: str, provenance: dict | None = None
+    rows: list[dict],
+    outdir: Path,
+    *,
+    metric: str,
+    config_file: str,
+    provenance: dict | None = None,
+    submissions_root: str | None = None,
 ) -> dict:
-    """Write ``leaderboard.json``, ``leaderboard.csv`` and ``leaderboard.html`` into ``outdir``; return the board."""
+    """Write ``leaderboard.json``, ``leaderboard.csv`` and ``leaderboard.html`` into ``outdir``; return the board.
+
+    Paths are shown relative to ``submissions_root`` (and the config by its name): the published
+    files hold no path of the organiser's machine.
+    """
+    ranked = rank_rows(rows)
+    for row in ranked:
+        row["file"] = _relative(row["file"], submissions_root)
+        row["reason"] = _relative(row["reason"], submissions_root)
     board = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "metric": metric,
-        "config_file": config_file,
+        "config_file": Path(config_file).name,
         "provenance": provenance or {},
-        "rows": rank_rows(rows),
+        "rows": ranked,
     }
     write_json_atomic(outdir / "leaderboard.json", board)
     text = io.StringIO()
@@ -165,6 +201,8 @@ def render_html(board: dict) -> str:
         for row in rows:
             marker = ' class="baseline"' if row["baseline"] else ""
             team = _text(row["team"]) + (" <small>(baseline)</small>" if row["baseline"] else "")
+            if row.get("same_file_as"):
+                team += f' <small class="same-file">(same file as {_text(row["same_file_as"])})</small>'
             body.append(
                 f'<tr{marker}><td class="rank">{_text(row["rank"])}</td><td class="team">{team}</td>'
                 f'<td class="score">{_number(row["score"])}</td><td class="interval">{_interval(row)}</td>'
@@ -217,11 +255,12 @@ path.interval {{ stroke: #202124; }}
 <body>
 <h1>dataperf-speech leaderboard</h1>
 <p>Scored {_text(board["created"])} with the frozen evaluator; metric: {metric}
-(config {_text(board["config_file"])}). Ties share a rank. Baselines are marked.
-The 95% interval, the rank range and the tie groups come from a paired bootstrap over the eval clips
-({_text(board.get("provenance", {}).get("bootstrap", {}).get("resamples"))} resamples, every entry on the
-same resampled clips, predictions fixed): entries in one tie group are not significantly different from
-the entry above them at 5%. Seed-to-seed variation is the separate "std over seeds". Harness
+(config {_text(board["config_file"])}). <b>Rank</b> is a team's place by score among the teams (equal
+scores share a rank; baselines, in grey, are shown for reference and take no rank); the <b>rank range</b> is
+the ranks it takes in the middle 95% of {_text(board.get("provenance", {}).get("bootstrap", {}).get("resamples"))}
+bootstrap resamples of the eval clips, and a team starts a new <b>tie group</b> only where it is significantly
+behind the team above (5%): two ranks in one tie group are not a real difference. The 95% interval is the
+score's own. Seed-to-seed variation is the separate "std over seeds". Harness
 {_text(board.get("provenance", {}).get("harness_version"))}, scikit-learn
 {_text(board.get("provenance", {}).get("recipe", {}).get("scikit_learn"))}.</p>
 {"".join(sections) or "<p>No scored submissions.</p>"}
