@@ -472,7 +472,8 @@ def build_leaderboard(
         holds the languages' eval sets, so more only costs memory.
     baselines : str, default=''
         Comma-separated shipped algorithms (``random``, ``cross_validation``, ...) run on each
-        leaderboard's allowed pool and ranked with the teams, marked as baselines.
+        leaderboard's allowed pool and shown beside the teams as ``baseline:<name>``, with scores
+        and intervals but no rank.
     timeout : float, default=30.0
         Seconds to wait for ``--scheduler`` to answer as a Dask scheduler.
     sizes : str, default='25,60'
