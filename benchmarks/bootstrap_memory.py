@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 CHILD = r"""
 import json, resource, sys, time
@@ -54,7 +59,8 @@ def main() -> None:
     for resamples in args.resamples.split(","):
         for entries in args.entries.split(","):
             done = subprocess.run([sys.executable, "-c", CHILD, entries, resamples, str(args.clips), str(args.seeds)],
-                                  check=True, capture_output=True, text=True)  # fmt: skip
+                                  check=True, capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
     with open(args.out, "w") as handle:

@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
 AUTHORS_SIDE = r"""
 import json, statistics, sys, time
 import numpy as np, torch, torch.nn.functional as F
@@ -98,7 +101,7 @@ def main() -> None:
     workspace = Path(args.workspace)
     if not (workspace / "commands").is_dir():
         subprocess.run([sys.executable, "-m", "selection.download", "--source", "commands", "--workspace",
-                        str(workspace)], check=True)  # fmt: skip
+                        str(workspace)], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         clips = _export_split(workspace, Path(scratch))
@@ -106,7 +109,7 @@ def main() -> None:
             model_dir = Path(scratch) / f"ours-{width:g}"
             subprocess.run([sys.executable, "-m", "selection.train_kws", "--workspace", str(workspace), "--width",
                             f"{width:g}", "--epochs", str(args.epochs + 1), "--outdir", str(model_dir)],
-                           check=True)  # fmt: skip
+                           check=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
             history = json.loads((model_dir / "report.json").read_text())["history"]
             ours = statistics.median(entry["train_seconds"] for entry in history[1:])
             environment = {**os.environ, "OMP_NUM_THREADS": "2"}

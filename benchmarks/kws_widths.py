@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 
 def _train(workspace: Path, folder: Path, width: float, seed: int, epochs: int, teacher: Path | None) -> dict:
@@ -34,7 +38,7 @@ def _train(workspace: Path, folder: Path, width: float, seed: int, epochs: int, 
             command += ["--teacher", str(teacher)]
         if folder.exists():
             command += ["--resume"]
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     return json.loads(report.read_text())
 
 
@@ -102,7 +106,7 @@ def main() -> None:
     out = Path(args.outdir) if args.outdir else workspace / "models" / "width-table"
     if not (workspace / "commands").is_dir():
         subprocess.run([sys.executable, "-m", "selection.download", "--source", "commands", "--workspace",
-                        str(workspace)], check=True)  # fmt: skip
+                        str(workspace)], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
     widths = [float(part) for part in args.widths.split(",")]
     distilled = [float(part) for part in args.distilled.split(",") if part]
     seeds = [int(part) for part in args.seeds.split(",")]
