@@ -43,7 +43,7 @@ from selection.inputs.layout import find_experiment
 from selection.inputs.load import load_config
 from selection.inputs.validation import BadInputError, check_config, split_flag_list
 from selection.inputs.write import write_json_atomic
-from selection.plugins import SHIPPED_ALGORITHMS, check_algorithm_names, resolve_algorithm
+from selection.plugins import SHIPPED_ALGORITHMS, add_plugin_dir, check_algorithm_names, resolve_algorithm
 from selection.scoring.experiment import load_experiment
 
 log = logging.getLogger("dataperf")
@@ -69,6 +69,7 @@ def bench(
     spoken_dir: str = "workspace/spoken",
     family_scale: float = 1.0,
     reuse: str = "",
+    plugin_dir: str | None = None,
 ) -> None:
     """Run every named algorithm at every size on every language's default experiment (or the family).
 
@@ -105,7 +106,12 @@ def bench(
         With ``--family``: an earlier ``family_results.json`` whose ``cross_validation`` rows are
         taken instead of rerun where member, scale, size, metric, config and data files match (the baseline's
         runs are most of the family's time, and they do not change when another algorithm does).
+    plugin_dir : str, optional
+        Folder put first on the import path, so that ``--algorithms`` can name ``module:Class`` of a
+        module kept there (as ``select --plugin_dir``); every algorithm is imported before any work.
     """
+    if plugin_dir is not None:
+        add_plugin_dir(plugin_dir)
     algorithm_names = check_algorithm_names(_as_list(algorithms, "--algorithms"), flag="--algorithms")
     size_values = []
     for text in _as_list(sizes, "--sizes"):

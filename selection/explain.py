@@ -4,7 +4,7 @@ Usage::
 
     python -m selection.explain [--language en|id|pt] [--train_file F] [--against pool|eval]
         [--outdir DIR] [--audio_dir DIR] [--repair N] [--nontarget_share S] [--train_size N] [--config_file F]
-        [--data_dir DIR] [--allowed_training_set F] [--train_embeddings_dir DIR]
+        [--workspace DIR] [--data_dir DIR] [--allowed_training_set F] [--train_embeddings_dir DIR]
         [--eval_file F] [--eval_embeddings_dir DIR] [--n_jobs N] [--cache_dir DIR|off]
 
 The same path defaults and checks as ``evaluate``. ``--against pool`` (the default) never
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from selection.cli import print_output, run_command
 from selection.inputs.errors import BadInputError
-from selection.inputs.layout import DEFAULT_WORKSPACE, check_language, experiment_paths, submission_file_name
+from selection.inputs.layout import check_language, experiment_paths, submission_file_name
 
 log = logging.getLogger("dataperf")
 AGAINST = ("pool", "eval")
@@ -40,7 +40,7 @@ def explain(
     nontarget_share: float = 0.96,
     language: str | None = None,
     data_dir: str | None = None,
-    config_file: str = "workspace/dataperf_speech_config.yaml",
+    config_file: str | None = None,
     train_size: int | None = None,
     allowed_training_set: str | None = None,
     train_embeddings_dir: str | None = None,
@@ -48,6 +48,7 @@ def explain(
     eval_embeddings_dir: str | None = None,
     n_jobs: int = -1,
     cache_dir: str | None = None,
+    workspace: str = "workspace/",
 ) -> None:
     """Write the per-clip report of a train.json: every pick's effect, evidence and verdict.
 
@@ -80,6 +81,10 @@ def explain(
         As in ``evaluate``; the eval paths are used only with ``--against eval``.
     n_jobs : int, default=-1
         Threads for the scorings; the figures do not depend on it.
+    workspace : str, default='workspace/'
+        The experiment folder the defaults come from (its ``train.json``, its config, its
+        experiment or ``<workspace>/data``), as ``run --workspace``: a folder made by ``embed`` or
+        ``download`` needs this one flag.
     cache_dir : str, optional
         ``evaluate``'s cache (see ``evaluate``).
     """
@@ -98,7 +103,9 @@ def explain(
     nontarget_share = check_fraction(nontarget_share, file="command line", key="--nontarget_share")
     if language is not None:
         language = check_language(language)
-    defaults = experiment_paths(language, workspace=DEFAULT_WORKSPACE, data_dir=data_dir)
+    root = Path(workspace)
+    config_file = config_file or str(root / "dataperf_speech_config.yaml")
+    defaults = experiment_paths(language, workspace=root, data_dir=data_dir)
     allowed_training_set = allowed_training_set or str(defaults["allowed_training_set"])
     train_embeddings_dir = train_embeddings_dir or str(defaults["train_embeddings_dir"])
     needed = {
@@ -118,7 +125,7 @@ def explain(
     limit = config["train_set_size_limit"]
     if train_file is None:
         name = submission_file_name(language, limit) if language is not None else "train.json"
-        train_file = str(DEFAULT_WORKSPACE / name)
+        train_file = str(root / name)
     require_inputs({"--train_file": train_file}, hint=SELECT_HINT)
     if audio_dir is not None:
         require_inputs({"--audio_dir": audio_dir}, hint="pass the folder of recordings")

@@ -3,6 +3,7 @@
 Usage::
 
     python -m selection.run [--workspace workspace/] [--config_file F] [--train_size N] [--language en|id|pt]
+        [--plugin_dir DIR]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from selection.download import download
 from selection.inputs.layout import check_language, experiment_paths, experiment_present, submission_file_name
 from selection.inputs.load import load_config
 from selection.main import select
+from selection.plugins import add_plugin_dir, load_algorithm_class
 
 
 def run(
@@ -26,6 +28,7 @@ def run(
     config_file: str | None = None,
     train_size: int | None = None,
     language: str | None = None,
+    plugin_dir: str | None = None,
 ) -> None:
     """``download`` (synthetic, skipped when present), then ``select``, then ``evaluate``.
 
@@ -43,6 +46,9 @@ def run(
     language : str, optional
         Work on that language's experiment (``<workspace>/data/dataperf_{language}_data/``) and
         name the files for its leaderboard, as ``select --language`` and ``evaluate --language`` do.
+    plugin_dir : str, optional
+        Folder put first on the import path, so that the config can name your algorithm's module
+        kept there (as ``select --plugin_dir``); the algorithm is imported before any data is read.
     """
     from selection.evaluate import evaluate
 
@@ -50,6 +56,9 @@ def run(
     config = config_file or str(folder / "dataperf_speech_config.yaml")
     if language is not None:
         language = check_language(language)
+    if plugin_dir is not None:
+        add_plugin_dir(plugin_dir)
+    load_algorithm_class(load_config(config), file=config)  # a bad module or class fails before any data is read
     if language is not None or not experiment_present(folder):
         download(source="synthetic", workspace=str(folder))
     paths = experiment_paths(language, workspace=folder, data_dir=folder / "data")
@@ -60,6 +69,7 @@ def run(
         config_file=config,
         train_size=train_size,
         language=language,
+        plugin_dir=plugin_dir,
     )
     size = train_size if train_size is not None else load_config(config)["train_set_size_limit"]
     evaluate(

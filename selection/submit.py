@@ -32,7 +32,7 @@ from selection.inputs.layout import check_language, find_experiment, leaderboard
 from selection.inputs.load import load_config, read_json
 from selection.inputs.validation import check_positive_int, split_flag_list
 from selection.inputs.write import check_output_dir, write_json_atomic
-from selection.plugins import check_algorithm_names
+from selection.plugins import add_plugin_dir, check_algorithm_names, load_algorithm_class
 from selection.progress import report_progress
 from selection.scoring.experiment import load_experiment
 from selection.scoring.provenance import harness, recipe
@@ -49,6 +49,7 @@ def submit(
     data_dir: str = "workspace/data",
     baselines: str = "random,cross_validation",
     overwrite: bool = False,
+    plugin_dir: str | None = None,
 ) -> None:
     """Write and check one train.json per leaderboard, score each next to the baselines.
 
@@ -69,8 +70,14 @@ def submit(
     overwrite : bool, default=False
         Replace files in ``outdir`` that an earlier ``submit`` did not write (its scorecard lists
         each file it wrote with its SHA-256); without it such a file stops the run before any work.
+    plugin_dir : str, optional
+        Folder put first on the import path, so that the config can name your algorithm's module
+        kept there (as ``select --plugin_dir``); the algorithm is imported before any data is read.
     """
+    if plugin_dir is not None:
+        add_plugin_dir(plugin_dir)
     config = load_config(config_file)
+    load_algorithm_class(config, file=str(config_file))  # before any data is read
     codes = [check_language(code, flag="--languages") for code in split_flag_list(languages, flag="--languages")]
     budgets = [
         check_positive_int(_size(text), file="command line", key="--sizes")

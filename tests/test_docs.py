@@ -121,3 +121,18 @@ def test_every_commands_help_lists_exactly_the_flags_its_parser_takes():
     done = subprocess.run([sys.executable, "-m", "selection.main", "--help"], cwd=REPO, capture_output=True,
                           text=True, timeout=60, env=environment)  # fmt: skip
     assert done.returncode == 0 and "--outdir str" in done.stdout and "-o," not in done.stdout
+
+
+def test_shared_flags_agree_across_commands():
+    """A flag that several commands take means the same there: --plugin_dir on every command that runs an
+    algorithm, --workspace on every command that takes an experiment folder, one default for --baselines."""
+    signatures = {
+        command: inspect.signature(getattr(importlib.import_module(module), function)).parameters
+        for command, (module, function) in COMMANDS.items()
+    }
+    for command in ("select", "run", "submit", "bench"):
+        assert "plugin_dir" in signatures[command], command
+        assert signatures[command]["plugin_dir"].default is None
+    for command in ("run", "explain", "train_kws", "download"):
+        assert signatures[command]["workspace"].default == "workspace/", command
+    assert signatures["submit"]["baselines"].default == "random,cross_validation"

@@ -226,3 +226,26 @@ def test_explain_refuses_inputs_it_cannot_report_on_in_one_line(tmp_path: Path, 
     )  # fmt: skip
     assert_clean_failure(done, fragment)
     assert not (tmp_path / "explain.json").exists()
+
+
+def test_run_submit_and_bench_take_plugin_dir_and_check_the_algorithm_before_any_data(tmp_path: Path):
+    from tests.conftest import run_cli, write_config
+    from tests.test_bad_input import assert_clean_failure
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "mine.py").write_text("raise ImportError('my module is broken')\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    config = write_config(workspace / "dataperf_speech_config.yaml", selection_algorithm_module="mine",
+                          selection_algorithm_class="Mine")  # fmt: skip
+    done = run_cli("-m", "selection.run", "--workspace", str(workspace), "--plugin_dir", str(plugins))
+    assert_clean_failure(done, "mine")
+    assert sorted(path.name for path in workspace.iterdir()) == ["dataperf_speech_config.yaml"]  # nothing made
+    done = run_cli("-m", "selection.submit", "--config_file", str(config), "--plugin_dir", str(plugins),
+                   "--outdir", str(tmp_path / "submission"), "--data_dir", str(tmp_path / "nowhere"))  # fmt: skip
+    assert_clean_failure(done, "mine")
+    done = run_cli("-m", "selection.bench", "--algorithms", "mine:Mine", "--plugin_dir", str(plugins),
+                   "--output", str(tmp_path / "b.json"))  # fmt: skip
+    assert_clean_failure(done, "--algorithms", "mine")
+    assert not (tmp_path / "submission").exists() and not (tmp_path / "b.json").exists()
