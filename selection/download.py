@@ -257,7 +257,11 @@ def download(
             log.info("synthetic dataset already present in %s; pass --overwrite to rebuild it", workspace_path)
             return
         make_synthetic(workspace_path, data_path, params=params, overwrite=overwrite)
-        log.info("default experiment in %s; every language under %s", workspace_path, data_path)
+        log.info(
+            "the English experiment (the default) is in %s; every language's (en, pt, id) is under %s; "
+            "--overwrite rebuilds them, and deleting them is safe (this command makes them again)",
+            workspace_path, data_path,
+        )  # fmt: skip
     elif source == "spoken":
         from selection.datasets.spoken import SPOKEN_TARGETS, SpokenParams
 

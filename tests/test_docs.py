@@ -135,4 +135,4 @@ def test_shared_flags_agree_across_commands():
         assert signatures[command]["plugin_dir"].default is None
     for command in ("run", "explain", "train_kws", "download"):
         assert signatures[command]["workspace"].default == "workspace/", command
-    assert signatures["submit"]["baselines"].default == "random,cross_validation"
+    assert signatures["submit"]["baselines"].default == signatures["run"]["baselines"].default

@@ -238,7 +238,12 @@ def _store(cache_dir: str | None, key: str | None, files: Callable[[], dict[str,
             os.rename(staging, folder / key)
             staging = None
             if what:
-                log.info("%s stored in the cache %s for the next run (--cache_dir off: none)", what, folder / key)
+                size = sum(entry["bytes"] for entry in listed.values()) / 1e6
+                log.info(
+                    "%s stored in the cache %s (%.0f MB), so the next run reads it faster; deleting it is safe, "
+                    "and --cache_dir off (or DATAPERF_CACHE_DIR=off) keeps nothing",
+                    what, folder / key, size,
+                )  # fmt: skip
         except OSError:
             pass  # another process stored the same entry first
         _evict(folder, keep=key)
