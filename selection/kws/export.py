@@ -39,13 +39,19 @@ def export_onnx(graph, params, stats, path: str | Path) -> None:
     logging.getLogger("onnx_ir").setLevel(logging.ERROR)  # its notes on untyped shape constants are not for users
     logging.getLogger("jax2onnx").setLevel(logging.WARNING)  # nor its notes on optional example plugins
 
-    proto = to_onnx(
-        inference_function(graph, params, stats),
-        [("batch", CLIP_SAMPLES)],
-        model_name="bc_resnet",
-        input_names=["audio"],
-        output_names=["logits", "embedding"],
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)  # jax2onnx reports its parameters on the root logger
+    try:
+        proto = to_onnx(
+            inference_function(graph, params, stats),
+            [("batch", CLIP_SAMPLES)],
+            model_name="bc_resnet",
+            input_names=["audio"],
+            output_names=["logits", "embedding"],
+        )
+    finally:
+        root.setLevel(level)
     write_bytes_atomic(path, proto.SerializeToString())
 
 
