@@ -27,6 +27,7 @@ if __name__ == "__main__":
 
     exit_quietly_on_ctrl_c()
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -484,34 +485,6 @@ def build_leaderboard(
         200 to 10000. Memory: the clips' resample counts (n_clips × resamples bytes, 4x where that
         fits in 512 MB) plus 12 bytes per entry and resample.
     """
-    held: list = []  # (lock file, folder, whether this run created the folder)
-    try:
-        _build_leaderboard(
-            submissions=submissions, data_dir=data_dir, outdir=outdir, config_file=config_file, scheduler=scheduler,
-            n_workers=n_workers, baselines=baselines, timeout=timeout, sizes=sizes, bootstrap=bootstrap, locks=held,
-        )  # fmt: skip
-    finally:
-        for handle, folder, created in held:
-            handle.close()
-            if created and sorted(os.listdir(folder)) == [LOCK_FILE]:  # a run that wrote nothing leaves nothing
-                (folder / LOCK_FILE).unlink(missing_ok=True)
-                folder.rmdir()
-
-
-def _build_leaderboard(
-    submissions: str,
-    data_dir: str,
-    outdir: str,
-    config_file: str = "workspace/dataperf_speech_config.yaml",
-    scheduler: str | None = None,
-    n_workers: int = 2,
-    baselines: str = "",
-    timeout: float = 30.0,
-    sizes: str = ",".join(map(str, LEADERBOARD_SIZES)),
-    bootstrap: int = 1000,
-    locks: list | None = None,
-) -> None:
-    """:func:`build_leaderboard` once its ``--outdir`` is locked (``locks`` receives the lock to release)."""
     from selection.board.report import write_reports
     from selection.inputs.load import load_config
 
@@ -534,107 +507,111 @@ def _build_leaderboard(
         )
     out = check_output_dir(outdir, create=True)
     _check_apart(out, submissions_path)
-    (locks if locks is not None else []).append(_lock_outdir(out))
-    folders = {language: str(find_experiment(data_path, language)) for language in languages}
-    identity = {language: eval_set_identity(Path(folder)) for language, folder in folders.items()}
-    algorithm_keys = {k: v for k, v in config.items() if k not in ("eval_random_seeds", "metric")}
-    scoring = {"metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"]}
-    work = find_submissions(submissions_path, languages, board_sizes)
-    compared = check_algorithm_names(split_flag_list(baselines or "", flag="--baselines"), flag="--baselines")
-    for name in compared:
-        for language in languages:
-            for size in board_sizes:
-                work.append(Submission(f"{BASELINE_TEAM}:{name}", f"<{name}>", language, size, baseline=name))
-    log.info(
-        "%d submissions from %d teams, %d baseline runs; leaderboards: %s × sizes %s",
-        sum(1 for item in work if not item.baseline),
-        len({item.team for item in work if not item.baseline}),
-        sum(1 for item in work if item.baseline),
-        ", ".join(languages),
-        ", ".join(map(str, board_sizes)),
-    )
-    from selection.scoring.provenance import harness, recipe
-
-    rows, pending = [], []
-    stale = 0
-    truths: dict[str, tuple] = {}
-    expected_provenance = {"harness_version": harness()["harness_version"], "recipe": recipe(),
-                           "metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"]}  # fmt: skip
-    for item in work:
-        item_scoring = {**scoring, "algorithm_config": algorithm_keys} if item.baseline else scoring
-        key = submission_key(item, identity, item_scoring)
-        truth = None
-        if item.language in folders and not item.problem:
-            if item.language not in truths:
-                from selection.scoring.experiment import load_experiment
-
-                experiment = load_experiment(Path(folders[item.language]), config=config, with_eval=True)
-                labels = experiment.evaluation_labels
-                truths[item.language] = (labels, len(experiment.class_names), config["metric"], expected_provenance)
-            truth = truths[item.language]
-        stored = _stored(_result_path(out, item), key, item, truth)
-        if stored is not None:
-            rows.append(stored)
-        else:
-            stale += os.path.lexists(_result_path(out, item))
-            pending.append((item, key, item_scoring))
-    if stale:
+    with _outdir_lock(out):  # one board at a time writes --outdir
+        folders = {language: str(find_experiment(data_path, language)) for language in languages}
+        identity = {language: eval_set_identity(Path(folder)) for language, folder in folders.items()}
+        algorithm_keys = {k: v for k, v in config.items() if k not in ("eval_random_seeds", "metric")}
+        scoring = {"metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"]}
+        work = find_submissions(submissions_path, languages, board_sizes)
+        compared = check_algorithm_names(split_flag_list(baselines or "", flag="--baselines"), flag="--baselines")
+        for name in compared:
+            for language in languages:
+                for size in board_sizes:
+                    work.append(Submission(f"{BASELINE_TEAM}:{name}", f"<{name}>", language, size, baseline=name))
         log.info(
-            "%d stored results are rescored: their file, the data, the config or the scoring recipe changed, or "
-            "they did not pass the checks",
-            stale,
+            "%d submissions from %d teams, %d baseline runs; leaderboards: %s × sizes %s",
+            sum(1 for item in work if not item.baseline),
+            len({item.team for item in work if not item.baseline}),
+            sum(1 for item in work if item.baseline),
+            ", ".join(languages),
+            ", ".join(map(str, board_sizes)),
         )
-    for item, _, _ in pending:
-        _check_no_links(out, _result_path(out, item))
-    log.info("%d already scored (kept), %d to score", len(rows), len(pending))
-    if pending:
-        written = [0]
-        try:
-            rows += _score_all(
-                pending, folders, out, scheduler=scheduler, n_workers=n_workers, timeout=timeout, written=written
+        from selection.scoring.provenance import harness, recipe
+
+        rows, pending = [], []
+        stale = 0
+        truths: dict[str, tuple] = {}
+        expected_provenance = {
+            "harness_version": harness()["harness_version"], "recipe": recipe(),
+            "metric": config["metric"], "eval_random_seeds": config["eval_random_seeds"],
+        }  # fmt: skip
+        for item in work:
+            item_scoring = {**scoring, "algorithm_config": algorithm_keys} if item.baseline else scoring
+            key = submission_key(item, identity, item_scoring)
+            truth = None
+            if item.language in folders and not item.problem:
+                if item.language not in truths:
+                    from selection.scoring.experiment import load_experiment
+
+                    experiment = load_experiment(Path(folders[item.language]), config=config, with_eval=True)
+                    labels = experiment.evaluation_labels
+                    truths[item.language] = (labels, len(experiment.class_names), config["metric"], expected_provenance)
+                truth = truths[item.language]
+            stored = _stored(_result_path(out, item), key, item, truth)
+            if stored is not None:
+                rows.append(stored)
+            else:
+                stale += os.path.lexists(_result_path(out, item))
+                pending.append((item, key, item_scoring))
+        if stale:
+            log.info(
+                "%d stored results are rescored: their file, the data, the config or the scoring recipe changed, or "
+                "they did not pass the checks",
+                stale,
             )
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(
-                f"{written[0]} results finished in this run were kept in {out / RESULTS_DIR} (with {len(rows)} "
-                "from earlier runs); run the same command again to score the rest"
-            ) from None
-    if bootstrap:
-        started = time.perf_counter()
-        _attach_uncertainty(rows, out, folders, resamples=bootstrap, metric=config["metric"])
-        log.info("bootstrap: %d resamples of the eval clips per leaderboard in %.1f s", bootstrap, _since(started))
-    from selection.scoring.provenance import eval_set_identity as eval_set_identity_of
+        for item, _, _ in pending:
+            _check_no_links(out, _result_path(out, item))
+        log.info("%d already scored (kept), %d to score", len(rows), len(pending))
+        if pending:
+            written = [0]
+            try:
+                rows += _score_all(
+                    pending, folders, out, scheduler=scheduler, n_workers=n_workers, timeout=timeout, written=written
+                )
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(
+                    f"{written[0]} results finished in this run were kept in {out / RESULTS_DIR} (with {len(rows)} "
+                    "from earlier runs); run the same command again to score the rest"
+                ) from None
+        if bootstrap:
+            started = time.perf_counter()
+            _attach_uncertainty(rows, out, folders, resamples=bootstrap, metric=config["metric"])
+            log.info("bootstrap: %d resamples of the eval clips per leaderboard in %.1f s", bootstrap, _since(started))
+        from selection.scoring.provenance import eval_set_identity as eval_set_identity_of
 
-    provenance = {
-        **harness(),
-        "recipe": recipe(),
-        "metric": config["metric"],
-        "eval_random_seeds": config["eval_random_seeds"],
-        "eval_sets": {
-            language: eval_set_identity_of(Path(folder) / "eval.yaml", Path(folder) / "eval_embeddings")
-            for language, folder in folders.items()
-        },
-        "bootstrap": {"resamples": bootstrap, "seed": BOOTSTRAP_SEED, "level": 0.95},
-    }
-    board = write_reports(
-        rows, out, metric=config["metric"], config_file=str(config_file), provenance=provenance,
-        submissions_root=visible(str(submissions_path)),
-    )  # fmt: skip
-    scored = sum(1 for row in board["rows"] if row["status"] == "scored")
-    rejected = sum(1 for row in board["rows"] if row["status"] == "rejected")
-    failed = sum(1 for row in board["rows"] if row["status"] == "failed")
-    log.info(
-        "board: %d scored, %d rejected, %d failed; wrote %s, leaderboard.csv and leaderboard.html",
-        scored,
-        rejected,
-        failed,
-        out / "leaderboard.json",
-    )
+        provenance = {
+            **harness(),
+            "recipe": recipe(),
+            "metric": config["metric"],
+            "eval_random_seeds": config["eval_random_seeds"],
+            "eval_sets": {
+                language: eval_set_identity_of(Path(folder) / "eval.yaml", Path(folder) / "eval_embeddings")
+                for language, folder in folders.items()
+            },
+            "bootstrap": {"resamples": bootstrap, "seed": BOOTSTRAP_SEED, "level": 0.95},
+        }
+        board = write_reports(
+            rows, out, metric=config["metric"], config_file=str(config_file), provenance=provenance,
+            submissions_root=visible(str(submissions_path)),
+        )  # fmt: skip
+        scored = sum(1 for row in board["rows"] if row["status"] == "scored")
+        rejected = sum(1 for row in board["rows"] if row["status"] == "rejected")
+        failed = sum(1 for row in board["rows"] if row["status"] == "failed")
+        log.info(
+            "board: %d scored, %d rejected, %d failed; wrote %s, leaderboard.csv and leaderboard.html",
+            scored,
+            rejected,
+            failed,
+            out / "leaderboard.json",
+        )
 
 
-def _lock_outdir(out: Path):
-    """An exclusive lock on ``--outdir`` for this run (released when the run ends, however it ends).
+@contextlib.contextmanager
+def _outdir_lock(out: Path):
+    """An exclusive lock on ``--outdir`` for this run, released however the run ends.
 
-    Two boards writing one folder at once would interleave their results and pages.
+    Two boards writing one folder at once would interleave their results and pages. A folder this
+    run created and left holding nothing but the lock is removed again: a refused run leaves no trace.
     """
     import fcntl
 
@@ -645,13 +622,19 @@ def _lock_outdir(out: Path):
     except OSError as error:
         raise BadInputError(f"{out}: --outdir: cannot be locked ({error.strerror})") from None
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            created = False
+            raise BadInputError(
+                f"{out}: --outdir: another leaderboard run is writing this folder; wait for it, or choose another"
+            ) from None
+        yield
+    finally:
         handle.close()
-        raise BadInputError(
-            f"{out}: --outdir: another leaderboard run is writing this folder; wait for it, or choose another"
-        ) from None
-    return handle, out, created
+        if created and sorted(os.listdir(out)) == [LOCK_FILE]:
+            (out / LOCK_FILE).unlink(missing_ok=True)
+            out.rmdir()
 
 
 def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples: int, metric: str) -> None:

@@ -80,39 +80,31 @@ def check_output_file(path: str | Path, *, inputs: dict[str, str | Path | None],
     return path
 
 
+def _stage(path: Path, data: bytes, staged: list[tuple[str, Path]]) -> None:
+    """Write ``data`` completely to a temp file beside ``path`` (synced, ordinary mode); record it in ``staged``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInputError(f"{path.parent}: output folder cannot be created ({error.strerror})") from None
+    folder = check_output_dir(path.parent)
+    descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    staged.append((temp_name, path))
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp_name, 0o666 & ~umask)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either untouched or complete.
 
     Missing parent folders are created first. On any failure, including Ctrl-C, the
     temp file is removed and an existing ``path`` keeps its old content.
     """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BadInputError(f"{path.parent}: output folder cannot be created ({error.strerror})") from None
-    folder = check_output_dir(path.parent)
-    temp_name = None
-    try:
-        descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_name, 0o666 & ~umask)
-        os.replace(temp_name, path)
-    except OSError as error:
-        if temp_name is not None:
-            _remove_quietly(temp_name)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise BadInputError(f"{path}: disk full while writing; the file was left as it was") from None
-        raise BadInputError(f"{path}: cannot be written ({error.strerror}); the file was left as it was") from None
-    except BaseException:
-        if temp_name is not None:
-            _remove_quietly(temp_name)
-        raise
+    _write_staged({Path(path): data}, kept=f"{path}: ", outcome="the file was left as it was")
 
 
 def write_files_together(files: dict[Path, bytes]) -> None:
@@ -122,30 +114,22 @@ def write_files_together(files: dict[Path, bytes]) -> None:
     into place, one after the other (a rename cannot fail for want of space). On any failure or
     Ctrl-C before the renames, the temp files are removed and every existing file keeps its content.
     """
+    _write_staged({Path(path): data for path, data in files.items()}, kept="", outcome="no file was changed")
+
+
+def _write_staged(files: dict[Path, bytes], *, kept: str, outcome: str) -> None:
     staged: list[tuple[str, Path]] = []
     try:
         for path, data in files.items():
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            folder = check_output_dir(path.parent)
-            descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((temp_name, path))
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp_name, 0o666 & ~umask)
+            _stage(path, data, staged)
         for temp_name, path in staged:
             os.replace(temp_name, path)
         staged = []
     except OSError as error:
+        where = kept or f"{error.filename or 'output'}: "
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise BadInputError(f"{error.filename or 'output'}: disk full while writing; no file was changed") from None
-        raise BadInputError(
-            f"{error.filename or 'output'}: cannot be written ({error.strerror}); no file was changed"
-        ) from None
+            raise BadInputError(f"{where}disk full while writing; {outcome}") from None
+        raise BadInputError(f"{where}cannot be written ({error.strerror}); {outcome}") from None
     finally:
         for temp_name, _ in staged:
             _remove_quietly(temp_name)

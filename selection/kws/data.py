@@ -20,7 +20,6 @@ Tasks:
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,23 +84,16 @@ def _read_list(path: Path) -> set[str]:
 
 def task_classes(task: str, words: list[str]) -> list[str]:
     """The class names of ``task`` given the corpus's words (refused if the task's words are missing)."""
-    if task == "12":
-        missing = [word for word in COMMANDS if word not in words]
-        if missing:
-            raise BadInputError(
-                f"--task 12: no folder for {', '.join(missing)}; the 12-class task needs the ten command words "
-                "(use --task all for your own words)"
-            )
-        return [SILENCE, UNKNOWN, *COMMANDS]
-    if task == "35":
-        missing = [word for word in ALL_35 if word not in words]
-        if missing:
-            raise BadInputError(
-                f"--task 35: no folder for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; the "
-                "35-class task needs Speech Commands' 35 words (use --task all for your own words)"
-            )
-        return list(ALL_35)
-    return list(words)
+    if task == "all":
+        return list(words)
+    needed, name = (COMMANDS, "the ten command words") if task == "12" else (ALL_35, "Speech Commands' 35 words")
+    missing = [word for word in needed if word not in words]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise BadInputError(
+            f"--task {task}: no folder for {shown}; the task needs {name} (use --task all for your own words)"
+        )
+    return [SILENCE, UNKNOWN, *COMMANDS] if task == "12" else list(ALL_35)
 
 
 def plan_corpus(audio_dir: str | Path, task: str) -> tuple[list[str], dict[str, list[tuple[Path, str]]]]:
@@ -229,8 +221,3 @@ def load_corpus(audio_dir: str | Path, task: str, *, seed: int = 0) -> Corpus:
     for _ in ticks:
         pass
     return Corpus(classes=classes, splits=splits, noise=noise)
-
-
-def check_word_name(name: str) -> bool:
-    """Whether a folder name can be a word (not hidden, no path characters)."""
-    return bool(re.fullmatch(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]*", name))
