@@ -88,7 +88,13 @@ def _plot(history: list[dict], path: Path, title: str) -> None:
     left.plot(epochs, [entry["train_loss"] for entry in history], marker="o", markersize=3)
     left.set_xlabel("epoch")
     left.set_ylabel("training loss")
-    right.plot(epochs, [entry["train_accuracy"] for entry in history], marker="o", markersize=3, label="training (augmented batches)")
+    right.plot(
+        epochs,
+        [entry["train_accuracy"] for entry in history],
+        marker="o",
+        markersize=3,
+        label="training (augmented batches)",
+    )
     right.plot(epochs, [entry["validation_accuracy"] for entry in history], marker="o", markersize=3,
                label="validation")  # fmt: skip
     right.set_xlabel("epoch")
