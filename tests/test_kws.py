@@ -205,21 +205,30 @@ def test_an_interrupted_run_resumes_exactly(trained: Path, workspace: Path, tmp_
 
     corpus = load_corpus(workspace / "commands", "12", seed=0)
     config = TrainConfig(width=1.0, task="12", classes=tuple(corpus.classes), epochs=2, seed=0, batch_size=16)
-    real_progress, calls = selection.progress.report_progress, []
+    real_progress = selection.progress.report_progress
+    from selection.kws.folder import check_outdir
 
-    def stop_in_the_second_epoch(iterable, **kwargs):
-        if str(kwargs.get("desc", "")).startswith("epoch 2/"):
-            raise KeyboardInterrupt
-        calls.append(kwargs.get("desc"))
-        return real_progress(iterable, **kwargs)
+    def stop_at(epoch: int):
+        def progress(iterable, **kwargs):
+            if str(kwargs.get("desc", "")).startswith(f"epoch {epoch}/"):
+                raise KeyboardInterrupt
+            return real_progress(iterable, **kwargs)
+
+        return progress
 
     out = tmp_path / "model"
-    monkeypatch.setattr(selection.progress, "report_progress", stop_in_the_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(selection.progress, "report_progress", stop_at(1))
+    with pytest.raises(KeyboardInterrupt):  # stopped before any epoch finished: nothing to resume from yet
         fit(corpus, config, out)
+    assert sorted(path.name for path in out.iterdir()) == ["config.json"]
+    check_outdir(out, resume=True)  # and --resume is still the way on, from epoch 1
+    monkeypatch.setattr(selection.progress, "report_progress", stop_at(2))
+    with pytest.raises(KeyboardInterrupt):
+        fit(corpus, config, out, resume=True)
     monkeypatch.setattr(selection.progress, "report_progress", real_progress)
     assert json.loads((out / "checkpoint.json").read_text())["history"][0]["epoch"] == 1
     assert not (out / "model.onnx").exists()
+    check_outdir(out, resume=True)  # what the command checks first
     fit(corpus, config, out, resume=True)
     for name in ("weights.npz", "checkpoint.npz"):
         with np.load(out / name) as resumed, np.load(trained / name) as straight:

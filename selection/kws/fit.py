@@ -160,10 +160,14 @@ def fit(corpus: Corpus, config, outdir: str | Path, *, resume: bool = False, tea
                 f"{out / model_folder.CONFIG}: --resume: the run was started with other settings "
                 f"({', '.join(differing) or 'keys'} differ); expected the same flags as the interrupted run"
             )
-        progress = json.loads((out / model_folder.CHECKPOINT_STATE).read_text())
-        state = restore_state(state, _load_npz(out / model_folder.CHECKPOINT), file=str(out / model_folder.CHECKPOINT))
-        history, best = progress["history"], progress["best"]
-        log.info("resuming %s after epoch %d of %d", out, len(history), config.epochs)
+        if (out / model_folder.CHECKPOINT).is_file() and (out / model_folder.CHECKPOINT_STATE).is_file():
+            progress = json.loads((out / model_folder.CHECKPOINT_STATE).read_text())
+            checkpoint = out / model_folder.CHECKPOINT
+            state = restore_state(state, _load_npz(checkpoint), file=str(checkpoint))
+            history, best = progress["history"], progress["best"]
+            log.info("resuming %s after epoch %d of %d", out, len(history), config.epochs)
+        else:
+            log.info("%s: no epoch had finished; training starts again from epoch 1", out)
     else:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / model_folder.CONFIG, document)

@@ -102,6 +102,4 @@ def check_outdir(folder: str | Path, *, resume: bool, flag: str = "--outdir") ->
         raise BadInputError(
             f"{out}: {flag}: already holds a model; pass --resume to continue its training, or choose another folder"
         )
-    if CHECKPOINT not in entries or CHECKPOINT_STATE not in entries:
-        raise BadInputError(f"{out}: --resume: holds no checkpoint; expected the folder of an interrupted run")
-    return out
+    return out  # without a checkpoint (stopped in its first epoch) the run starts again from epoch 1
