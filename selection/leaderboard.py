@@ -540,13 +540,7 @@ def build_leaderboard(
             key = submission_key(item, identity, item_scoring)
             truth = None
             if item.language in folders and not item.problem:
-                if item.language not in truths:
-                    from selection.scoring.experiment import load_experiment
-
-                    experiment = load_experiment(Path(folders[item.language]), config=config, with_eval=True)
-                    labels = experiment.evaluation_labels
-                    truths[item.language] = (labels, len(experiment.class_names), config["metric"], expected_provenance)
-                truth = truths[item.language]
+                truth = (*_eval_truth(truths, folders, item.language), config["metric"], expected_provenance)
             stored = _stored(_result_path(out, item), key, item, truth)
             if stored is not None:
                 rows.append(stored)
@@ -575,7 +569,7 @@ def build_leaderboard(
                 ) from None
         if bootstrap:
             started = time.perf_counter()
-            _attach_uncertainty(rows, out, folders, resamples=bootstrap, metric=config["metric"])
+            _attach_uncertainty(rows, out, folders, truths, resamples=bootstrap, metric=config["metric"])
             log.info("bootstrap: %d resamples of the eval clips per leaderboard in %.1f s", bootstrap, _since(started))
         from selection.scoring.provenance import eval_set_identity as eval_set_identity_of
 
@@ -637,23 +631,30 @@ def _outdir_lock(out: Path):
             out.rmdir()
 
 
-def _attach_uncertainty(rows: list[dict], out: Path, folders: dict, *, resamples: int, metric: str) -> None:
+def _eval_truth(truths: dict, folders: dict, language: str) -> tuple:
+    """(eval labels, number of classes) of a language, read once per run into ``truths``."""
+    if language not in truths:
+        from selection.scoring.experiment import load_experiment
+
+        experiment = load_experiment(Path(folders[language]), label=language)
+        truths[language] = (experiment.evaluation_labels, len(experiment.class_names))
+    return truths[language]
+
+
+def _attach_uncertainty(
+    rows: list[dict], out: Path, folders: dict, truths: dict, *, resamples: int, metric: str
+) -> None:
     """Add each scored row's 95% interval, rank interval and tie group (a paired bootstrap per leaderboard)."""
     import numpy as np
 
     from selection.board.uncertainty import board_uncertainty, resample_counts, resampled_scores
-    from selection.scoring.experiment import load_experiment
 
     boards: dict[tuple, list[dict]] = {}
     for row in rows:
         if row.get("status") == "scored":
             boards.setdefault((row["language"], row["size"]), []).append(row)
-    truths: dict[str, tuple] = {}
     for (language, size), entries in sorted(boards.items()):
-        if language not in truths:
-            experiment = load_experiment(Path(folders[language]), label=language)
-            truths[language] = (experiment.evaluation_labels, len(experiment.class_names))
-        truth, n_classes = truths[language]
+        truth, n_classes = _eval_truth(truths, folders, language)
         counts = resample_counts(len(truth), resamples, board=f"{language}-{size}")
         kept, resampled = [], []
         for row in entries:

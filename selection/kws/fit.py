@@ -239,7 +239,7 @@ def fit(corpus: Corpus, config, outdir: str | Path, *, resume: bool = False, tea
         "width": config.width,
         "task": config.task,
         "classes": classes,
-        "params": count_parameters(nnx_model(graph, params, stats)),
+        "params": count_parameters(model),
         "macs": count_multiplies(config.width, len(classes), embedding_dims=config.embedding_dims or None),
         "embedding_dims": int(np.asarray(jax_embedding).shape[1]),
         "accuracy": {
@@ -271,9 +271,3 @@ def fit(corpus: Corpus, config, outdir: str | Path, *, resume: bool = False, tea
     _plot(history, out / model_folder.PLOT, f"{report['model']}, task {config.task}, seed {config.seed}")
     print(f"test split ({report['clips']['test']} clips):\n{results['test']['text']}")
     return report
-
-
-def nnx_model(graph, params, stats):
-    from flax import nnx
-
-    return nnx.merge(graph, params, stats)

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import jax
@@ -224,11 +223,3 @@ def restore_state(template, arrays: dict[str, np.ndarray], *, file: str):
             raise BadInputError(f"{file}: {name} has shape {value.shape}; expected {np.shape(leaf)}")
         restored.append(jnp.asarray(value))
     return jax.tree_util.tree_unflatten(structure, restored)
-
-
-def epochs_from(history: list[dict]) -> int:
-    return len(history)
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(logits, axis=1) == labels)) if len(labels) else math.nan
