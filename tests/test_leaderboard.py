@@ -240,12 +240,28 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+# A cluster machine has the requirements installed and not the harness. The test venv has the harness installed
+# (editable, as the quick start installs it), so the cluster's processes, and the worker processes their nannies
+# spawn, start with a sitecustomize that removes the editable install's finder (it runs after the .pth files).
+_WITHOUT_THE_HARNESS = """import sys
+sys.meta_path[:] = [finder for finder in sys.meta_path if "__editable__" not in getattr(finder, "__module__", "")]
+sys.path_hooks[:] = [hook for hook in sys.path_hooks if "__editable__" not in getattr(hook, "__module__", "")]
+sys.path_importer_cache.clear()
+"""
+
+
+def _cluster_environment(home: Path) -> dict:
+    hider = home / "without-the-harness"
+    hider.mkdir(exist_ok=True)
+    (hider / "sitecustomize.py").write_text(_WITHOUT_THE_HARNESS)
+    return {**{key: value for key, value in os.environ.items() if key != "PYTHONPATH"}, "PYTHONPATH": str(hider)}
+
+
 def _dask(*args: str, cwd: Path) -> subprocess.Popen:
-    """``dask ...`` as an organiser starts it on a cluster machine: outside any checkout, no PYTHONPATH."""
+    """``dask ...`` as an organiser starts it on a cluster machine: outside any checkout, the harness not installed."""
     dask = str(Path(sys.executable).parent / "dask")
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     return subprocess.Popen(
-        [dask, *args], cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [dask, *args], cwd=cwd, env=_cluster_environment(cwd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
 
@@ -253,10 +269,10 @@ def _dask(*args: str, cwd: Path) -> subprocess.Popen:
 @pytest.fixture
 def cluster(tmp_path_factory):
     """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started as the organisers' page
-    says: in a folder outside any checkout, without PYTHONPATH, so neither can import the harness."""
+    says: in a folder outside any checkout, with only the requirements importable, not the harness."""
     home = tmp_path_factory.mktemp("cluster-home")
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    probe = subprocess.run([sys.executable, "-c", "import selection"], cwd=home, env=environment, capture_output=True)
+    probe = subprocess.run([sys.executable, "-c", "import selection"], cwd=home, env=_cluster_environment(home),
+                           capture_output=True)  # fmt: skip
     assert probe.returncode != 0, "the harness must not be importable where the cluster runs"
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"

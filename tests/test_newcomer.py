@@ -121,3 +121,22 @@ def test_ctrl_c_timing_guard_is_cheap():
             env={"PYTHONPATH": str(REPO)},
         ).stdout
     )
+
+
+def test_after_the_quick_start_a_script_anywhere_imports_the_api(tmp_path: Path):
+    """The quick start's first command installs the harness (editable): a script outside the checkout imports it,
+    and ``dataperf-speech`` is on the venv's PATH. The test command installs it the same way."""
+    readme = (REPO / "README.md").read_text()
+    first = re.findall(r"```bash\n(.*?)```", readme[readme.index("## Quick start") :], re.S)[0].splitlines()[0]
+    assert "pip install -r requirements.txt -e ." in first
+    assert "-e ." in (REPO / ".ci" / "run").read_text()
+    script = tmp_path / "my_script.py"
+    script.write_text("import selection\nfrom selection import load_experiment\nprint(selection.__file__)\n")
+    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=environment, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(REPO / "selection" / "__init__.py")
+    usage = subprocess.run(["dataperf-speech", "--help"], cwd=tmp_path, env=environment, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert usage.returncode == 0 and "train_kws" in usage.stderr
