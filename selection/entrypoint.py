@@ -1,10 +1,10 @@
 """One command, many tasks: the container's entry point and the ``dataperf-speech`` console command.
 
 ``dataperf-speech TASK [--name value ...]``: ``download``, ``select``, ``evaluate``, ``run``, ``submit``,
-``bench``, ``leaderboard``, ``embed``, ``explain`` and ``train_kws`` map to the commands
+``bench``, ``leaderboard``, ``embed``, ``explain``, ``train_kws`` and ``synthesize`` map to the commands
 (``selection.download``, ``selection.main``, ``eval.py``, ``selection.run``, ``selection.submit``,
 ``selection.bench``, ``selection.leaderboard``, ``selection.embed``, ``selection.explain``,
-``selection.train_kws``); anything else prints usage and exits 2. MLCube
+``selection.train_kws``, ``selection.synthesize``); anything else prints usage and exits 2. MLCube
 passes its parameters as ``--name=value``, which these accept.
 """
 
@@ -26,6 +26,7 @@ tasks:
   embed        turn <audio_dir>/<word>/<clip> recordings into an experiment (--audio_dir, --outdir)
   explain      a per-clip report on a train.json (explain.json, explain.html), from the pool alone
   train_kws    train a BC-ResNet keyword spotter on spoken words into a model folder (needs requirements-kws.txt)
+  synthesize   record words of your choice with the bundled eSpeak NG into <outdir>/<word>/<clip>.wav
 """
 
 
@@ -40,6 +41,7 @@ TASKS = {
     "embed": ("selection.embed", "embed"),
     "explain": ("selection.explain", "explain"),
     "train_kws": ("selection.train_kws", "train_kws"),
+    "synthesize": ("selection.synthesize", "synthesize"),
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS = {
     "embed": ("selection.embed", "embed"),
     "explain": ("selection.explain", "explain"),
     "train_kws": ("selection.train_kws", "train_kws"),
+    "synthesize": ("selection.synthesize", "synthesize"),
 }
 
 

@@ -66,6 +66,8 @@ class CommandsParams:
     level_range: tuple[float, float] = (0.05, 0.9)
     placement_sd_s: float = 0.08
     workers: int = 2
+    words: tuple[str, ...] = COMMAND_WORDS
+    voices: tuple[str, ...] = ENGLISH_VOICES
 
     def n_speakers(self) -> int:
         return max(10, int(round(self.speakers * self.scale)))
@@ -79,7 +81,7 @@ def _speakers(params: CommandsParams, variants: list[str]) -> list[dict]:
         chosen.append(
             {
                 "name": name,
-                "voice": f"{ENGLISH_VOICES[int(rng.integers(len(ENGLISH_VOICES)))]}+"
+                "voice": f"{params.voices[int(rng.integers(len(params.voices)))]}+"
                 f"{variants[int(rng.integers(len(variants)))]}",
                 "rate": int(rng.integers(*params.rate_range)),
                 "pitch": int(rng.integers(*params.pitch_range)),
@@ -106,7 +108,7 @@ def _render_group(task: tuple[CommandsParams, list[str], int]) -> dict[str, list
     rendering = SpokenParams(snr_db_range=params.snr_db_range, level_range=params.level_range)
     out = {}
     for word in words:
-        rng = np.random.default_rng([params.seed, 35, COMMAND_WORDS.index(word)])
+        rng = np.random.default_rng([params.seed, 35, params.words.index(word)])
         clips = []
         for speaker in speakers:
             for take in range(speaker["takes"]):
@@ -160,20 +162,31 @@ def _render_noise(params: CommandsParams) -> dict[str, bytes]:
     return {kind: _wav_bytes(_noise(kind, rng, synthesizer)) for kind in NOISE_KINDS}
 
 
-def write_commands_corpus(outdir: str | Path, params: CommandsParams | None = None) -> dict:
-    """Write the corpus into ``outdir`` (an empty folder); return counts for the log."""
+def speakers_of(params: CommandsParams) -> list[dict]:
+    """Every speaker's name, voice (``base+variant``), rate, pitch, pitch range and number of takes."""
+    from selection.datasets.spoken import Synthesizer
+
+    return _speakers(params, Synthesizer(seed=params.seed).variants)
+
+
+def write_commands_corpus(
+    outdir: str | Path, params: CommandsParams | None = None, *, noise: bool = True, desc: str = "commands corpus"
+) -> dict:
+    """Write the corpus (``params.words``; with ``noise``, the background recordings) into ``outdir``, an empty
+    folder; return counts for the log."""
     from selection.kws.data import split_of_speaker
     from selection.progress import report_progress
 
     params = params or CommandsParams()
     out = Path(outdir)
-    groups = [list(COMMAND_WORDS[group::GROUPS]) for group in range(GROUPS)]
+    n_groups = min(GROUPS, len(params.words))
+    groups = [list(params.words[group::n_groups]) for group in range(n_groups)]
     lists: dict[str, list[str]] = {"validation": [], "test": []}
     clips = 0
     with ProcessPoolExecutor(max_workers=max(1, params.workers), max_tasks_per_child=1) as pool:
-        noise = pool.submit(_render_noise, params)
+        background = pool.submit(_render_noise, params) if noise else None
         parts = pool.map(_render_group, [(params, words, index) for index, words in enumerate(groups)])
-        for part in report_progress(parts, desc="commands corpus", unit="word groups", total=GROUPS):
+        for part in report_progress(parts, desc=desc, unit="word groups", total=n_groups):
             for word, files in part.items():
                 (out / word).mkdir(parents=True, exist_ok=True)
                 for name, data in files:
@@ -182,10 +195,11 @@ def write_commands_corpus(outdir: str | Path, params: CommandsParams | None = No
                     if split in lists:
                         lists[split].append(f"{word}/{name}")
                 clips += len(files)
-        (out / "_background_noise_").mkdir(parents=True, exist_ok=True)
-        for kind, data in noise.result().items():
-            (out / "_background_noise_" / f"{kind}.wav").write_bytes(data)
+        if background is not None:
+            (out / "_background_noise_").mkdir(parents=True, exist_ok=True)
+            for kind, data in background.result().items():
+                (out / "_background_noise_" / f"{kind}.wav").write_bytes(data)
     (out / "validation_list.txt").write_text("".join(f"{name}\n" for name in sorted(lists["validation"])))
     (out / "testing_list.txt").write_text("".join(f"{name}\n" for name in sorted(lists["test"])))
-    return {"words": len(COMMAND_WORDS), "speakers": params.n_speakers(), "clips": clips,
+    return {"words": len(params.words), "speakers": params.n_speakers(), "clips": clips,
             "validation": len(lists["validation"]), "test": len(lists["test"])}  # fmt: skip
