@@ -15,8 +15,10 @@ if __name__ == "__main__":
 
     exit_quietly_on_ctrl_c()
 
+import hashlib
 import json
 import logging
+import re
 import tempfile
 import time
 from functools import partial
@@ -28,11 +30,11 @@ from selection.datasets.mswc import create_experiment
 from selection.datasets.synthetic import FAULTS_FILE, CorpusParams, write_corpus
 from selection.inputs.layout import experiment_folder_name, experiment_present
 from selection.inputs.validation import BadInputError, split_flag_list
-from selection.inputs.write import check_output_dir
+from selection.inputs.write import check_output_dir, write_bytes_atomic
 
 log = logging.getLogger("dataperf")
 
-DATAPERF_BASE_URL = "http://dataperf.s3.amazonaws.com/speech-selection"
+DATAPERF_BASE_URL = "https://dataperf.s3.amazonaws.com/speech-selection"
 DATAPERF_ARCHIVES = {"en": "eng", "id": "ind", "pt": "por"}
 DEFAULT_LANGUAGE = "en"
 
@@ -134,24 +136,90 @@ def _check_whole(folder: Path, *, label: str) -> None:
     load_experiment(folder, cache_dir="off", label=label).load()
 
 
-def download_published(data_path: Path, *, base_url: str, timeout: float, max_bytes: int, overwrite: bool) -> None:
-    """Fetch (if missing or damaged) and unpack each archive; first refuse any folder that is the user's."""
+DIGEST_RECORD = "dataperf_archives.sha256"
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 digest of the file at ``path``, as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_digests(path: Path, *, label: str) -> dict[str, str]:
+    """``{archive name: digest}`` from a ``sha256sum``-style file (``<64 hex digits>  <file name>`` per line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInputError(f"{path}: {label}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    digests = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(r"\s*([0-9a-fA-F]{64})\s+\*?(\S+)\s*", line)
+        if match is None:
+            raise BadInputError(f"{path}: {label}: line {number} is not '<64 hex digits>  <file name>'")
+        digests[match.group(2)] = match.group(1).lower()
+    return digests
+
+
+def download_published(
+    data_path: Path, *, base_url: str, timeout: float, max_bytes: int, overwrite: bool, sha256: str | None = None
+) -> None:
+    """Fetch (if missing or damaged) every archive, check each against its expected SHA-256, then unpack them.
+
+    The expected digests are ``sha256``'s (a ``sha256sum`` file naming every archive) or, without it, those
+    recorded in ``<data_dir>/dataperf_archives.sha256`` when the archives were first fetched and unpacked: a
+    mirror that later serves other bytes under the same name is refused. A mismatch unpacks nothing, and an
+    archive fetched by this run that does not match is not kept.
+    """
     destinations = {language: data_path / experiment_folder_name(language) for language in DATAPERF_ARCHIVES}
+    names = {language: f"dataperf_{code}_data.zip" for language, code in DATAPERF_ARCHIVES.items()}
+    record = data_path / DIGEST_RECORD
+    if sha256 is not None:
+        expected, source = read_digests(Path(sha256), label="--sha256"), f"--sha256 {sha256}"
+        missing = [name for name in names.values() if name not in expected]
+        if missing:
+            raise BadInputError(f"{sha256}: --sha256: names no digest for {', '.join(missing)}; nothing was fetched")
+    elif record.is_file() and not record.is_symlink():
+        expected, source = read_digests(record, label="recorded digests"), f"the digests recorded in {record}"
+    else:
+        expected, source = {}, None
     for destination in destinations.values():
         check_destination(destination, overwrite=overwrite)
-    for language, name in DATAPERF_ARCHIVES.items():
-        archive = data_path / f"dataperf_{name}_data.zip"
+    fetched = []
+    for language in DATAPERF_ARCHIVES:
+        archive = data_path / names[language]
         if archive.is_symlink() or (archive.exists() and not archive.is_file()):
             raise BadInputError(f"{archive}: is not a regular file (a link, folder or pipe); move it away")
         if archive.exists() and not is_whole_zip(archive):
             log.info("%s is damaged; fetching it again (it is replaced only by a whole one)", archive)
+        if not archive.exists() or not is_whole_zip(archive):
+            log.info("fetching %s/%s", base_url, archive.name)
             fetch(f"{base_url}/{archive.name}", archive, timeout=timeout, max_bytes=max_bytes)
-        elif not archive.exists():
-            fetch(f"{base_url}/{archive.name}", archive, timeout=timeout, max_bytes=max_bytes)
-        destination = destinations[language]
+            fetched.append(archive)
+    digests = {name: sha256_of(data_path / name) for name in names.values()}
+    wrong = [name for name in names.values() if name in expected and expected[name] != digests[name]]
+    if wrong:
+        for archive in fetched:
+            archive.unlink(missing_ok=True)
+        name = wrong[0]
+        kept = "removed" if data_path / name in fetched else "kept, move it away to fetch it again"
+        raise BadInputError(
+            f"{data_path / name}: SHA-256 {digests[name]} is not the expected {expected[name]} ({source}); nothing "
+            f"was unpacked; the archive was {kept}"
+        )
+    for language in DATAPERF_ARCHIVES:
+        archive, destination = data_path / names[language], destinations[language]
         check = partial(_check_whole, label=language)
         if unpack(archive, destination, overwrite=overwrite, max_bytes=max_bytes, check=check):
             log.info("unpacked %s into %s and checked it as select and evaluate will", archive.name, destination)
+    if source is None or sha256 is not None:
+        lines = "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+        write_bytes_atomic(record, lines.encode())
+        log.info("SHA-256 of the archives recorded in %s: a later download is checked against them", record)
 
 
 def make_commands(workspace: Path, *, scale: float, seed: int, overwrite: bool) -> None:
@@ -194,6 +262,7 @@ def download(
     base_url: str = DATAPERF_BASE_URL,
     languages: str = "en,pt,id",
     max_mb: int = DEFAULT_MAX_MB,
+    sha256: str | None = None,
 ) -> None:
     """Put a dataset into the workspace.
 
@@ -226,6 +295,10 @@ def download(
     max_mb : int, default=2048
         Largest archive fetched, and largest file unpacked, in MB (the published archives are
         far smaller); at most four times that is unpacked in all (dataperf source).
+    sha256 : str, optional
+        A ``sha256sum``-style file (``<digest>  <archive name>`` per line) naming the expected SHA-256 of
+        every archive (dataperf source); a mismatch unpacks nothing. Without it, the digests recorded in
+        ``<data_dir>/dataperf_archives.sha256`` at the first download are expected.
     """
     if source not in ("synthetic", "spoken", "dataperf", "commands"):
         raise BadInputError(
@@ -239,6 +312,8 @@ def download(
         raise BadInputError(f"command line: --max_mb: expected a positive number of MB; got {max_mb}")
     if source == "dataperf":
         base_url = check_base_url(base_url)
+    elif sha256 is not None:
+        raise BadInputError("command line: --sha256: applies to --source dataperf only")
     workspace_path = check_output_dir(workspace, create=True)
     default_data = workspace_path / ("spoken" if source == "spoken" else "data")
     data_path = check_output_dir(data_dir or default_data, create=True)
@@ -285,7 +360,9 @@ def download(
             raise BadInputError(f"command line: --scale: expected a number in (0, 1]; got {scale!r}")
         make_commands(workspace_path, scale=float(scale), seed=int(seed), overwrite=overwrite)
     elif source == "dataperf":
-        download_published(data_path, base_url=base_url, timeout=timeout, max_bytes=max_mb << 20, overwrite=overwrite)
+        download_published(
+            data_path, base_url=base_url, timeout=timeout, max_bytes=max_mb << 20, overwrite=overwrite, sha256=sha256
+        )
     else:
         raise BadInputError(f"command line: --source: unknown source {source!r}; expected synthetic or dataperf")
 

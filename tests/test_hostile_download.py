@@ -124,8 +124,10 @@ def _patch_entry(path: Path, name: str, *, method: int | None = None, flags: int
 )
 def test_hostile_archives_are_one_line_errors_and_leave_nothing(tmp_path: Path, kind: str, fragment: str):
     mirror = tmp_path / "mirror"
-    mirror.mkdir()
+    (tmp_path / "others").mkdir()
+    published_like_archives(mirror, tmp_path / "others")  # whole archives for id and pt, the hostile one for en
     archive = mirror / "dataperf_eng_data.zip"
+    archive.unlink()
     if kind == "bomb":
         _zip_of_experiment(archive, tmp_path, extra={"train_embeddings/zeros.parquet": bytes(64 << 20)})
     elif kind == "garbage parquet":
@@ -255,3 +257,48 @@ def test_hostile_mirrors_stop_within_their_bounds(hostile_server, tmp_path: Path
     assert time.monotonic() - started < 30
     assert_clean_failure(done, "dataperf_eng_data.zip", fragment)
     assert sorted(path.name for path in workspace.rglob("*")) == ["data"]
+
+
+def _digest_file(path: Path, archives: Path, *, wrong: str | None = None) -> Path:
+    import hashlib
+
+    lines = []
+    for archive in sorted(archives.glob("*.zip")):
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        lines.append(f"{'0' * 64 if archive.name == wrong else digest}  {archive.name}\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def test_archives_are_checked_against_the_given_digests(mirror: Path, tmp_path: Path):
+    workspace = tmp_path / "workspace"
+    bad = _digest_file(tmp_path / "bad.sha256", mirror, wrong="dataperf_por_data.zip")
+    done = _download(workspace, mirror.as_uri(), "--sha256", str(bad))
+    assert_clean_failure(done, "dataperf_por_data.zip", "SHA-256", "is not the expected", "nothing was unpacked")
+    assert not [path for path in (workspace / "data").iterdir()], "nothing unpacked, no fetched archive kept"
+    good = _digest_file(tmp_path / "good.sha256", mirror)
+    done = _download(workspace, mirror.as_uri(), "--sha256", str(good))
+    assert done.returncode == 0, done.stderr
+    assert (workspace / "data" / "dataperf_archives.sha256").read_text() == good.read_text()
+    (tmp_path / "short.sha256").write_text(good.read_text().splitlines()[0] + "\n")
+    done = _download(tmp_path / "other", mirror.as_uri(), "--sha256", str(tmp_path / "short.sha256"))
+    assert_clean_failure(done, "--sha256", "names no digest for")
+    (tmp_path / "garbage.sha256").write_text("not a digest  dataperf_eng_data.zip\n")
+    done = _download(tmp_path / "other", mirror.as_uri(), "--sha256", str(tmp_path / "garbage.sha256"))
+    assert_clean_failure(done, "--sha256", "line 1")
+    done = run_cli("-m", "selection.download", "--workspace", str(tmp_path / "other"), "--sha256", str(good))
+    assert_clean_failure(done, "--sha256", "dataperf only")
+
+
+def test_a_mirror_that_later_serves_other_bytes_is_refused(mirror: Path, tmp_path: Path):
+    workspace = tmp_path / "workspace"
+    assert _download(workspace, mirror.as_uri()).returncode == 0
+    recorded = (workspace / "data" / "dataperf_archives.sha256").read_text()
+    assert len(recorded.splitlines()) == 3
+    with zipfile.ZipFile(mirror / "dataperf_ind_data.zip", "a") as bundle:
+        bundle.comment = b"changed"  # still a whole zip with the same members: other bytes
+    (workspace / "data" / "dataperf_ind_data.zip").unlink()
+    done = _download(workspace, mirror.as_uri(), "--overwrite")
+    assert_clean_failure(done, "dataperf_ind_data.zip", "is not the expected", "recorded")
+    assert not (workspace / "data" / "dataperf_ind_data.zip").exists()
+    assert (workspace / "data" / "dataperf_archives.sha256").read_text() == recorded
