@@ -45,7 +45,7 @@ def test_the_site_builds_strictly(tmp_path: Path):
 def _documented_flags(page: str) -> dict[str, set[str]]:
     sections = re.split(r"(?m)^### `([a-z_]+)`\n", page.split("## Every command's flags", 1)[1].split("\n## ", 1)[0])
     return {
-        name: set(re.findall(r"(?m)^\| `--([a-z_]+)` \|", body)) for name, body in zip(sections[1::2], sections[2::2])
+        name: set(re.findall(r"(?m)^\| `--([a-z0-9_]+)` \|", body)) for name, body in zip(sections[1::2], sections[2::2])
     }
 
 
@@ -115,7 +115,7 @@ def test_every_commands_help_lists_exactly_the_flags_its_parser_takes():
     for command, (module, function) in COMMANDS.items():
         target = getattr(importlib.import_module(module), function)
         text = help_text(target)
-        listed = re.findall(r"(?m)^  --([a-z_]+) ", text)
+        listed = re.findall(r"(?m)^  --([a-z0-9_]+) ", text)
         assert listed == list(inspect.signature(target).parameters), command
         assert not re.search(r"(?m)^\s+-[a-z],", text) and "POSITIONAL" not in text.upper(), command
     environment = {"PYTHONPATH": str(REPO), "PAGER": "false", "TERM": "xterm"}
