@@ -78,6 +78,7 @@ def make_synthetic(
             targets = plans[code].targets
             destinations = [data_dir / experiment_folder_name(code)]
             destinations += [workspace] if code == DEFAULT_LANGUAGE else []
+            shown = False  # one progress bar per language (English is written twice: data_dir and the workspace)
             for destination in destinations:
                 if experiment_present(destination) and not overwrite:
                     continue
@@ -90,7 +91,9 @@ def make_synthetic(
                     unknown_words=min(100, params.nontarget_words // 2),
                     clips_per_word=params.experiment_clips_per_word(),
                     overwrite=overwrite,
+                    progress=None if shown else f"{code} experiment: nontarget words",
                 )
+                shown = True
     log.info("synthetic dataset written in %.1f s", time.perf_counter() - started)
     return counts
 

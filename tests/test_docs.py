@@ -45,7 +45,8 @@ def test_the_site_builds_strictly(tmp_path: Path):
 def _documented_flags(page: str) -> dict[str, set[str]]:
     sections = re.split(r"(?m)^### `([a-z_]+)`\n", page.split("## Every command's flags", 1)[1].split("\n## ", 1)[0])
     return {
-        name: set(re.findall(r"(?m)^\| `--([a-z0-9_]+)` \|", body)) for name, body in zip(sections[1::2], sections[2::2])
+        name: set(re.findall(r"(?m)^\| `--([a-z0-9_]+)` \|", body))
+        for name, body in zip(sections[1::2], sections[2::2])
     }
 
 
@@ -69,7 +70,8 @@ def test_the_readme_is_short_and_its_links_resolve():
     text = (REPO / "README.md").read_text()
     assert len(text.splitlines()) <= 200
     for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
-        assert (REPO / link).exists(), link
+        if not link.startswith("https://"):
+            assert (REPO / link).exists(), link
 
 
 def test_pip_install_gives_a_working_dataperf_speech_command(tmp_path: Path):

@@ -94,7 +94,9 @@ def test_progress_bars_come_from_tqdm():
 
 def test_readme_puts_the_participants_guide_first_and_the_quick_start_is_two_commands():
     readme = (REPO / "README.md").read_text()
-    assert readme.index("## Participants") < readme.index("## Organisers") < readme.index("## Researchers")
+    audiences = readme[readme.index("## Who it is for") :]
+    assert audiences.index("**Participants**") < audiences.index("**Organisers**") < audiences.index("**Researchers**")
+    assert "docs/tutorial.md" in audiences[: audiences.index("**Organisers**")]
     participants = (REPO / "docs" / "participants.md").read_text()
     assert participants.index("## Writing a selection algorithm") < participants.index("## Comparing algorithms")
     quick_start = readme[readme.index("## Quick start") : readme.index("\n## ", readme.index("## Quick start") + 5)]

@@ -111,6 +111,7 @@ def create_experiment(
     seed: int = 0,
     overwrite: bool = False,
     faults: dict[str, str] | None = None,
+    progress: str | None = "nontarget words",
 ) -> dict:
     """Write ``train_embeddings/``, ``eval_embeddings/``, ``allowed_training_set.yaml`` and ``eval.yaml``.
 
@@ -135,6 +136,8 @@ def create_experiment(
         ``{clip_id: kind}`` of the corpus's planted faults (built-in corpora): written as
         ``pool_faults.json`` for the allowed pool (:mod:`selection.datasets.faults`). Without it a
         ``pool_faults.json`` left from an earlier experiment is removed, so no stale truth remains.
+    progress : str, optional
+        Label of the progress bar over nontarget words; None shows none.
 
     Returns
     -------
@@ -187,7 +190,8 @@ def create_experiment(
             write_embeddings(held, eval_dir / f"{word}.parquet")
             allowed["targets"][word] = train.column(ID_COLUMN).to_pylist()
             evaluation["targets"][word] = held.column(ID_COLUMN).to_pylist()
-        for index, word in enumerate(report_progress(drawn, desc="nontarget words", unit="words")):
+        words = report_progress(drawn, desc=progress, unit="words") if progress else drawn
+        for index, word in enumerate(words):
             table = _read_subset(vectors_dir / f"{word}.parquet", nontarget_clips[word])
             if index < known_words:
                 half = table.num_rows // 2
