@@ -28,7 +28,7 @@ from selection.cli import run_command
 from selection.datasets.archives import DEFAULT_MAX_MB, check_base_url, check_destination, fetch, is_whole_zip, unpack
 from selection.datasets.mswc import create_experiment
 from selection.datasets.synthetic import FAULTS_FILE, CorpusParams, write_corpus
-from selection.inputs.layout import experiment_folder_name, experiment_present
+from selection.inputs.layout import EXPERIMENT_ITEMS, experiment_folder_name, experiment_present
 from selection.inputs.validation import BadInputError, split_flag_list
 from selection.inputs.write import check_output_dir, write_bytes_atomic
 
@@ -137,6 +137,13 @@ def _check_whole(folder: Path, *, label: str) -> None:
     from selection.scoring.experiment import load_experiment
 
     load_experiment(folder, cache_dir="off", label=label).load()
+
+
+def _folder_bytes(path: Path) -> int:
+    """Bytes of the regular files under ``path`` (a file's own size; 0 when absent)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
 
 
 DIGEST_RECORD = "dataperf_archives.sha256"
@@ -335,10 +342,11 @@ def download(
             log.info("synthetic dataset already present in %s; pass --overwrite to rebuild it", workspace_path)
             return
         make_synthetic(workspace_path, data_path, params=params, overwrite=overwrite)
+        written = _folder_bytes(data_path) + sum(_folder_bytes(workspace_path / item) for item in EXPERIMENT_ITEMS)
         log.info(
-            "the English experiment (the default) is in %s; every language's (en, pt, id) is under %s; "
-            "--overwrite rebuilds them, and deleting them is safe (this command makes them again)",
-            workspace_path, data_path,
+            "the English experiment (the default) is in %s; every language's (en, pt, id) is under %s (%.0f MB "
+            "in all); --overwrite rebuilds them, and deleting them is safe (this command makes them again)",
+            workspace_path, data_path, written / 1e6,
         )  # fmt: skip
     elif source == "spoken":
         from selection.datasets.spoken import SPOKEN_TARGETS, SpokenParams
