@@ -103,10 +103,11 @@ def make_spoken(data_dir: Path, *, params, overwrite: bool = False) -> dict:
     from selection.datasets.spoken import SPOKEN_TARGETS, write_spoken_corpus
 
     log.info(
-        "synthesizing the spoken-word corpus (%s) into %s with eSpeak NG and the speech-embedding model: "
+        "synthesizing the spoken-word corpus (%s) into %s with eSpeak NG, embedded by %s: "
         "about %d s per language on 2 cores",
         ", ".join(params.languages),
         data_dir,
+        params.model,
         max(1, round(75 * params.scale)),
     )
     started = time.perf_counter()
@@ -273,6 +274,7 @@ def download(
     languages: str = "en,pt,id",
     max_mb: int = DEFAULT_MAX_MB,
     sha256: str | None = None,
+    model: str = "speech_embedding",
 ) -> None:
     """Put a dataset into the workspace.
 
@@ -309,6 +311,9 @@ def download(
         A ``sha256sum``-style file (``<digest>  <archive name>`` per line) naming the expected SHA-256 of
         every archive (dataperf source); a mismatch unpacks nothing. Without it, the digests recorded in
         ``<data_dir>/dataperf_archives.sha256`` at the first download are expected.
+    model : str, default='speech_embedding'
+        The spoken corpus's embedding model: any model ``embed`` accepts (``speech_embedding``,
+        ``kws:MODEL_DIR``, ``module:Class``); the clips and their faults do not depend on it (spoken source).
     """
     if source not in ("synthetic", "spoken", "dataperf", "commands"):
         raise BadInputError(
@@ -324,6 +329,12 @@ def download(
         base_url = check_base_url(base_url)
     elif sha256 is not None:
         raise BadInputError("command line: --sha256: applies to --source dataperf only")
+    if model != "speech_embedding":
+        if source != "spoken":
+            raise BadInputError("command line: --model: applies to --source spoken only")
+        from selection.speech.model import load_model
+
+        load_model(model)  # a model that cannot be loaded: one line before any work
     workspace_path = check_output_dir(workspace, create=True)
     default_data = workspace_path / ("spoken" if source == "spoken" else "data")
     data_path = check_output_dir(data_dir or default_data, create=True)
@@ -360,7 +371,7 @@ def download(
             )
         if not isinstance(scale, (int, float)) or not 0 < scale <= 1:
             raise BadInputError(f"command line: --scale: expected a number in (0, 1]; got {scale!r}")
-        params = SpokenParams(seed=int(seed), scale=float(scale), languages=codes)
+        params = SpokenParams(seed=int(seed), scale=float(scale), languages=codes, model=model)
         if not overwrite and all(experiment_present(data_path / experiment_folder_name(code)) for code in codes):
             log.info("spoken-word corpus already present in %s; pass --overwrite to rebuild it", data_path)
             return

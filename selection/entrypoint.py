@@ -1,11 +1,10 @@
 """One command, many tasks: the container's entry point and the ``dataperf-speech`` console command.
 
-``dataperf-speech TASK [--name value ...]``: ``download``, ``select``, ``evaluate``, ``run``, ``submit``,
-``bench``, ``leaderboard``, ``embed``, ``explain``, ``train_kws`` and ``synthesize`` map to the commands
-(``selection.download``, ``selection.main``, ``eval.py``, ``selection.run``, ``selection.submit``,
-``selection.bench``, ``selection.leaderboard``, ``selection.embed``, ``selection.explain``,
-``selection.train_kws``, ``selection.synthesize``); anything else prints usage and exits 2. MLCube
-passes its parameters as ``--name=value``, which these accept.
+``dataperf-speech TASK [--name value ...]``: each task in :data:`TASKS` (``download``, ``select``,
+``evaluate``, ``run``, ``submit``, ``bench``, ``leaderboard``, ``embed``, ``explain``, ``train_kws``,
+``synthesize``, ``distill_embedding``) maps to its command (``select`` to ``selection.main``,
+``evaluate`` to ``eval.py``'s function, the others to ``selection.<task>``); anything else prints
+usage and exits 2. MLCube passes its parameters as ``--name=value``, which these accept.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ tasks:
   explain      a per-clip report on a train.json (explain.json, explain.html), from the pool alone
   train_kws    train a BC-ResNet keyword spotter on spoken words into a model folder (needs requirements-kws.txt)
   synthesize   record words of your choice with the bundled eSpeak NG into <outdir>/<word>/<clip>.wav
+  distill_embedding  a small embedding model distilled from a big one (needs requirements-kws.txt)
 """
 
 
@@ -42,6 +42,7 @@ TASKS = {
     "explain": ("selection.explain", "explain"),
     "train_kws": ("selection.train_kws", "train_kws"),
     "synthesize": ("selection.synthesize", "synthesize"),
+    "distill_embedding": ("selection.distill_embedding", "distill_embedding"),
 }
 
 

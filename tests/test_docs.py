@@ -27,6 +27,7 @@ COMMANDS = {
     "explain": ("selection.explain", "explain"),
     "train_kws": ("selection.train_kws", "train_kws"),
     "synthesize": ("selection.synthesize", "synthesize"),
+    "distill_embedding": ("selection.distill_embedding", "distill_embedding"),
 }
 
 

@@ -18,7 +18,9 @@ but every clip is real audio:
 - **vocabulary**: five target words per language, with a confusable pair each (fifteen/fifty,
   quinze/cinquenta, tahun/tahu), and pseudo-words of the language's syllables as nontargets.
 
-Embeddings come from :class:`selection.speech.model.SpeechEmbedding` (192 values per clip).
+Embeddings come from :class:`selection.speech.model.SpeechEmbedding` (192 values per clip) by default, or
+from any model ``embed`` accepts (``SpokenParams.model``: ``kws:MODEL_DIR``, ``module:Class``): the same
+clips, the same faults, another embedding model.
 Everything is drawn from the seed: same seed, same vectors, bit for bit.
 """
 
@@ -74,6 +76,7 @@ class SpokenParams:
     mislabeled_fraction: float = 0.10
     badly_cut_fraction: float = 0.10
     workers: int = 2
+    model: str = "speech_embedding"  # the embedding model (any name embed's --model accepts)
 
     def scaled(self, count: int, minimum: int = 1) -> int:
         return max(minimum, int(round(count * self.scale)))
@@ -246,11 +249,11 @@ def _language_plan(code: str, params: SpokenParams, rng: np.random.Generator) ->
 
 def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> dict[str, dict]:
     """Synthesize and embed the clips of some words of one language (runs in a worker process)."""
-    from selection.speech.model import SpeechEmbedding
+    from selection.speech.model import load_model
 
     code, words, counts, params, group = task
     synthesizer = Synthesizer(seed=params.seed * 1000 + group)
-    model = SpeechEmbedding()
+    model = load_model(params.model)
     language_rng = np.random.default_rng([params.seed, sum(map(ord, code)), 0])
     vocabulary = sorted(counts)
     speakers = _speakers(code, synthesizer.variants, params, language_rng)
@@ -274,7 +277,7 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
         numbers = rng.permutation(n) * 7 + int(rng.integers(10**6)) + 10**7 * (sum(map(ord, word)) % 89)
         out[word] = {
             "ids": [f"{word}/common_voice_{code}_{int(k):08d}.wav" for k in numbers],
-            "vectors": model.embed(waves),
+            "vectors": np.asarray(model.embed(waves), dtype=np.float32),
             "speakers": [f"spk_{code}_{s:04d}" for s in who],
             "genders": [genders[s] for s in who],
             "sets": [str(s) for s in rng.choice(["TRAIN", "DEV", "TEST"], size=n, p=list(params.split_fractions))],
@@ -284,7 +287,7 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
 
 
 def generate_spoken_language(code: str, params: SpokenParams) -> tuple[list[str], dict[str, dict]]:
-    """One language's clips: ``{word: {"ids", "vectors" (n, 192), "speakers", "genders", "sets"}}``.
+    """One language's clips: ``{word: {"ids", "vectors" (n, d), "speakers", "genders", "sets"}}``.
 
     Words are dealt into :data:`GROUPS` fixed groups, each synthesized in a fresh process (eSpeak NG
     keeps state between utterances), ``params.workers`` at a time: the result depends on the seed

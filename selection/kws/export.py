@@ -4,7 +4,8 @@ The exported graph takes ``audio``, float32 ``(batch, 16000)`` (one second at 16
 [-1, 1]), computes the log-mel front end (:func:`selection.kws.frontend.log_mel`, with the DFT as
 matrix products so that any ONNX runtime runs it) and the network in inference mode, and returns
 ``logits`` ``(batch, classes)`` and ``embedding`` ``(batch, 4c)``: the vector before the last 1×1
-convolution, which ``embed --model kws:MODEL_DIR`` uses. The batch size is free.
+convolution, which ``embed --model kws:MODEL_DIR`` uses. A distilled embedding student
+(``regression=True``) returns its regression output as both. The batch size is free.
 """
 
 from __future__ import annotations
@@ -18,17 +19,21 @@ from flax import nnx
 from selection.kws.frontend import CLIP_SAMPLES, log_mel
 
 
-def inference_function(graph, params, stats):
-    """``audio (batch, 16000) -> (logits, embedding)`` with the weights baked in (what is exported)."""
+def inference_function(graph, params, stats, *, regression: bool = False):
+    """``audio (batch, 16000) -> (logits, embedding)`` with the weights baked in (what is exported).
+
+    With ``regression``, the network's output is both: a student's embedding is its regression output.
+    """
     model = nnx.merge(graph, params, stats)
 
     def run(audio):
-        return model(log_mel(audio, jnp), train=False)
+        outputs, embedding = model(log_mel(audio, jnp), train=False)
+        return (outputs, jnp.reshape(outputs, outputs.shape)) if regression else (outputs, embedding)
 
     return run
 
 
-def export_onnx(graph, params, stats, path: str | Path) -> None:
+def export_onnx(graph, params, stats, path: str | Path, *, regression: bool = False) -> None:
     """Write the model as ONNX to ``path`` (through a temp file, renamed into place)."""
     import logging
 
@@ -44,7 +49,7 @@ def export_onnx(graph, params, stats, path: str | Path) -> None:
     root.setLevel(logging.WARNING)  # jax2onnx reports its parameters on the root logger
     try:
         proto = to_onnx(
-            inference_function(graph, params, stats),
+            inference_function(graph, params, stats, regression=regression),
             [("batch", CLIP_SAMPLES)],
             model_name="bc_resnet",
             input_names=["audio"],

@@ -23,7 +23,7 @@ from selection.kws.data import SILENCE, Corpus
 log = logging.getLogger("dataperf")
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     import io
 
     buffer = io.BytesIO()
@@ -31,7 +31,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
+def load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
@@ -48,7 +48,7 @@ def load_model_state(folder: str | Path, *, flag: str):
     train["classes"] = tuple(train["classes"])
     config = TrainConfig(**{key: value for key, value in train.items() if key in TrainConfig.__dataclass_fields__})
     graph, params, stats = split_model(build_model(config))
-    arrays = _load_npz(Path(folder) / model_folder.WEIGHTS)
+    arrays = load_npz(Path(folder) / model_folder.WEIGHTS)
     params, stats = restore_state((params, stats), arrays, file=str(Path(folder) / model_folder.WEIGHTS))
     return document, graph, params, stats
 
@@ -163,7 +163,7 @@ def fit(corpus: Corpus, config, outdir: str | Path, *, resume: bool = False, tea
         if (out / model_folder.CHECKPOINT).is_file() and (out / model_folder.CHECKPOINT_STATE).is_file():
             progress = json.loads((out / model_folder.CHECKPOINT_STATE).read_text())
             checkpoint = out / model_folder.CHECKPOINT
-            state = restore_state(state, _load_npz(checkpoint), file=str(checkpoint))
+            state = restore_state(state, load_npz(checkpoint), file=str(checkpoint))
             history, best = progress["history"], progress["best"]
             log.info("resuming %s after epoch %d of %d", out, len(history), config.epochs)
         else:
@@ -216,12 +216,12 @@ def fit(corpus: Corpus, config, outdir: str | Path, *, resume: bool = False, tea
         )  # fmt: skip
         if validation_accuracy > best["accuracy"]:
             best = {"accuracy": validation_accuracy, "epoch": epoch + 1}
-            _save_npz(out / model_folder.WEIGHTS, flatten_state((state[0], state[1])))
-        _save_npz(out / model_folder.CHECKPOINT, flatten_state(state))
+            save_npz(out / model_folder.WEIGHTS, flatten_state((state[0], state[1])))
+        save_npz(out / model_folder.CHECKPOINT, flatten_state(state))
         write_json_atomic(out / model_folder.CHECKPOINT_STATE, {"history": history, "best": best})
     seconds = time.perf_counter() - started
 
-    params, stats = restore_state((state[0], state[1]), _load_npz(out / model_folder.WEIGHTS), file="weights")
+    params, stats = restore_state((state[0], state[1]), load_npz(out / model_folder.WEIGHTS), file="weights")
     results = {}
     for name in ("validation", "test"):
         split = corpus.splits[name]

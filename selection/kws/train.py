@@ -48,6 +48,8 @@ class TrainConfig:
     temperature: float = 1.0
     teacher: dict = field(default_factory=dict)
     embedding_dims: int = 0
+    objective: str = "classify"  # or "regress": a distilled embedding student (selection.sea)
+    outputs: int = 0  # the regression's output values (objective "regress")
 
     def as_dict(self) -> dict:
         document = asdict(self)
@@ -59,7 +61,7 @@ def build_model(config: TrainConfig, seed: int | None = None) -> BCResNet:
     """The untrained BC-ResNet of ``config`` (initial weights from its seed)."""
     return BCResNet(
         config.width,
-        len(config.classes),
+        config.outputs if config.objective == "regress" else len(config.classes),
         rngs=nnx.Rngs(config.seed if seed is None else seed),
         embedding_dims=config.embedding_dims or None,
     )
@@ -151,6 +153,35 @@ def make_train_step(config: TrainConfig, graph, optimizer, silence_class: int, t
         params = optax.apply_updates(params, updates)
         accuracy = jnp.mean(jnp.argmax(logits, axis=-1) == labels)
         return (params, new_stats, opt_state), {"loss": loss, "accuracy": accuracy}
+
+    return jax.jit(train_step, donate_argnums=(0,))
+
+
+def make_regression_step(graph, optimizer):
+    """The compiled ``train_step(state, waves, targets, key) -> (state, metrics)`` of an embedding student.
+
+    The log-mel front end and the network, then the squared error between the network's ``outputs``
+    values and ``targets`` (batch, outputs), summed over the values and averaged over the batch (a
+    mean over the values too would shrink every gradient by the number of values, as if the learning
+    rate were that much smaller); ``metrics["loss"]`` is the mean squared error per value. No
+    augmentation: the targets are the teacher's embeddings of the clean clips. Channel dropout is on,
+    as in classification.
+    """
+
+    def train_step(state, waves, targets, key):
+        params, stats, opt_state = state
+        features = log_mel(features_of(waves), jnp, use_fft=True)
+        model = nnx.merge(graph, params, stats)
+
+        def loss_of(model):
+            outputs, _ = model(features, train=True, key=key)
+            return jnp.mean(jnp.sum(jnp.square(outputs - targets), axis=-1))
+
+        loss, grads = nnx.value_and_grad(loss_of)(model)
+        new_stats = nnx.state(model, nnx.BatchStat)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, new_stats, opt_state), {"loss": loss / targets.shape[-1]}
 
     return jax.jit(train_step, donate_argnums=(0,))
 

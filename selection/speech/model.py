@@ -131,6 +131,33 @@ class KwsEmbedding:
         return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
 
 
+def model_size(model) -> dict | None:
+    """``{"params", "macs"}`` of an embedding model where they can be known, else None.
+
+    ``speech_embedding``: the embedding network's weights and its multiply-adds for one clip (three
+    windows), read from its TFLite file (:mod:`selection.speech.tflite_size`); the mel front end is not
+    counted, as a BC-ResNet's log-mel front end is not. ``kws:``: the model folder's ``report.json``.
+    Other models: their ``size()`` method if they have one.
+    """
+    if isinstance(model, SpeechEmbedding):
+        from selection.speech.tflite_size import tflite_size
+
+        counted = tflite_size(Path(str(resources.files("pyopen_wakeword") / "models")) / "embedding_model.tflite")
+        return {"params": counted["params"], "macs": counted["macs"] * model.steps}
+    if isinstance(model, KwsEmbedding):
+        import json
+
+        from selection.kws.folder import REPORT
+
+        try:
+            report = json.loads((Path(model.name[len("kws:") :]) / REPORT).read_text())
+            return {"params": int(report["params"]), "macs": int(report["macs"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    size = getattr(model, "size", None)
+    return size() if callable(size) else None
+
+
 def load_model(name: str):
     """``speech_embedding``, ``kws:MODEL_DIR`` (a trained model folder), or ``module:Class`` (no arguments)."""
     if name == DEFAULT_MODEL:

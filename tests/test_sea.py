@@ -1,0 +1,205 @@
+"""Specialized Embedding Approximation: the subset samplers, the reduction, the MSE target, a real distillation
+run whose ONNX file ``embed`` uses, resume, and the bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_json, run_cli
+from tests.test_bad_input import assert_clean_failure
+
+SMALL = ("--epochs", "2", "--batch_size", "16", "--dims", "8", "--sample_size", "40")
+TEACHER = "tests.plugins:BandEnergies"  # a user's 16-value model: fast, and any model embed accepts is a teacher
+
+
+@pytest.fixture(scope="module")
+def jax_cache(tmp_path_factory) -> dict:
+    """One persistent compilation cache for the module's runs (the same step compiles once)."""
+    folder = str(tmp_path_factory.mktemp("jax-cache"))
+    return {"JAX_COMPILATION_CACHE_DIR": folder, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Five words by 12 synthetic speakers, with speaker-disjoint split lists."""
+    out = tmp_path_factory.mktemp("sea") / "clips"
+    done = run_cli("-m", "selection.synthesize", "--words", "yes,no,maybe,later,never", "--outdir", str(out),
+                   "--speakers", "12")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def student(clips: Path, jax_cache: dict, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("student") / "model"
+    done = run_cli("-m", "selection.distill_embedding", "--audio_dir", str(clips), "--outdir", str(out),
+                   "--teacher", TEACHER, "--sample", "dpp", *SMALL, env=jax_cache)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _clusters(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    big = rng.normal(0, 0.3, size=(300, 6))
+    small = rng.normal(0, 0.3, size=(12, 6)) + 6.0  # a small, far region of the space
+    return np.concatenate([big, small]).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", ["random", "kmeans", "dpp"])
+def test_every_sampler_gives_distinct_sorted_rows_deterministically(method: str):
+    from selection.sea.subset import sample_subset
+
+    points = _clusters()
+    first = sample_subset(points, 20, method=method, seed=3)
+    assert len(first) == 20 and len(set(first.tolist())) == 20 and np.all(np.diff(first) > 0)
+    assert first.min() >= 0 and first.max() < len(points)
+    assert np.array_equal(first, sample_subset(points, 20, method=method, seed=3))
+
+
+def test_diversity_samplers_reach_a_small_far_region_that_random_sampling_misses():
+    from selection.sea.subset import sample_subset
+
+    points = _clusters()
+    far = lambda rows: int(np.sum(rows >= 300))  # noqa: E731
+    assert far(sample_subset(points, 8, method="dpp", seed=0)) >= 1
+    assert far(sample_subset(points, 8, method="kmeans", seed=0)) >= 1
+    random_hits = [far(sample_subset(points, 8, method="random", seed=seed)) for seed in range(20)]
+    assert np.mean(random_hits) < 1  # 8 of 312 rows: about 0.3 expected
+
+
+def test_the_pca_reduction_and_the_target_scale():
+    from sklearn.decomposition import PCA
+
+    from selection.sea.reduce import fit_reduction, target_scale
+
+    vectors = np.random.default_rng(1).normal(size=(200, 12)) * np.arange(1, 13)
+    reduction = fit_reduction(vectors[:80], method="pca", dims=4, seed=0)
+    reference = PCA(n_components=4, random_state=0).fit(vectors[:80])
+    assert reduction.explained_variance == pytest.approx(reference.explained_variance_ratio_.sum())
+    projected = reduction.transform(vectors)
+    assert projected.shape == (200, 4)
+    assert np.allclose(projected, reference.transform(vectors), atol=1e-4)
+    scaled = projected / target_scale(projected)
+    assert np.mean(np.var(scaled, axis=0)) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_the_regression_step_minimises_the_mean_squared_error_to_the_targets(jax_cache: dict):
+    """One compiled step's loss is the MSE of the network's outputs (in training mode) to the targets, and
+    repeated steps on one batch bring it down."""
+    import jax
+    from flax import nnx
+
+    from selection.kws.frontend import log_mel
+    from selection.kws.train import (
+        TrainConfig,
+        build_model,
+        features_of,
+        make_optimizer,
+        make_regression_step,
+        split_model,
+    )  # fmt: skip
+
+    config = TrainConfig(objective="regress", outputs=3, batch_size=8, epochs=4, warmup_epochs=0)
+    graph, params, stats = split_model(build_model(config))
+    rng = np.random.default_rng(0)
+    waves = (rng.normal(0, 3000, size=(8, 16000))).astype(np.int16)
+    targets = rng.normal(size=(8, 3)).astype(np.float32)
+    key = jax.random.key(5)
+    model = nnx.merge(graph, params, stats)
+    outputs, _ = model(log_mel(features_of(waves), jax.numpy, use_fft=True), train=True, key=key)
+    expected = float(np.mean((np.asarray(outputs) - targets) ** 2))
+    optimizer = make_optimizer(config, steps_per_epoch=1)
+    step = make_regression_step(graph, optimizer)
+    state = (params, stats, optimizer.init(params))
+    state, metrics = step(state, waves, targets, key)
+    assert float(metrics["loss"]) == pytest.approx(expected, rel=1e-4)
+    for _ in range(8):
+        state, metrics = step(state, waves, targets, key)
+    assert float(metrics["loss"]) < expected
+
+
+def test_the_student_folder_and_onnx_parity(student: Path, clips: Path):
+    for name in ("config.json", "weights.npz", "model.onnx", "report.json", "training.png"):
+        assert (student / name).is_file(), name
+    report = read_json(student / "report.json")
+    assert report["dims"] == 8 and report["embedding_dims"] == 8
+    assert report["reduction"] == "pca" and 0 < report["reduction_explained_variance"] <= 1
+    assert report["subset"] == {"method": "dpp", "size": 40}
+    assert report["teacher"] == TEACHER and report["params"] > 0
+    assert set(report["held_out"]) == {"validation", "test"}
+    test = report["held_out"]["test"]
+    assert test["mse"] == pytest.approx(test["mse_scaled"] * report["target_scale"] ** 2)
+    assert report["onnx_max_abs_difference"]["embedding"] <= 1e-4
+    config = json.loads((student / "config.json").read_text())
+    assert config["kind"] == "embedding-student" and config["train"]["objective"] == "regress"
+
+    from selection.kws.export import inference_function, run_onnx
+    from selection.kws.fit import load_model_state
+    from selection.speech.audio import read_clip
+
+    waves = np.stack([read_clip(path) for path in sorted((clips / "maybe").glob("*.wav"))[:5]])
+    _, graph, params, stats = load_model_state(student, flag="test")
+    expected, _ = inference_function(graph, params, stats, regression=True)(waves)
+    logits, embedding = run_onnx(student / "model.onnx", waves)
+    assert embedding.shape == (5, 8)
+    assert np.abs(embedding - np.asarray(expected)).max() <= 1e-4 and np.array_equal(logits, embedding)
+
+
+def test_embed_uses_the_student(student: Path, clips: Path, tmp_path: Path):
+    done = run_cli("-m", "selection.embed", "--audio_dir", str(clips), "--outdir", str(tmp_path / "experiment"),
+                   "--model", f"kws:{student}", "--targets", "yes,no")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert read_json(tmp_path / "experiment" / "embed_report.json")["dim"] == 8
+
+
+def test_a_real_teacher_and_resume(clips: Path, jax_cache: dict, tmp_path: Path):
+    """The speech-embedding model as the teacher; a finished run is refused without --resume, and --resume with
+    other flags is refused."""
+    out = tmp_path / "model"
+    flags = ("--audio_dir", str(clips), "--outdir", str(out), "--epochs", "1", "--batch_size", "16",
+             "--dims", "8", "--sample_size", "30", "--sample", "kmeans")  # fmt: skip
+    done = run_cli("-m", "selection.distill_embedding", *flags, env=jax_cache)
+    assert done.returncode == 0, done.stderr
+    report = read_json(out / "report.json")
+    assert report["teacher"] == "speech_embedding" and report["teacher_params"] > 10 * report["params"]
+    before = (out / "weights.npz").read_bytes()
+    assert_clean_failure(run_cli("-m", "selection.distill_embedding", *flags, env=jax_cache), "--outdir", "--resume")
+    changed = run_cli("-m", "selection.distill_embedding", *flags[:-1], "random", "--resume", env=jax_cache)
+    assert_clean_failure(changed, "--resume", "other settings")
+    assert (out / "weights.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "named", "says"),
+    [
+        (("--teacher", "no_such_module:Model"), "--teacher", "cannot be imported"),
+        (("--teacher", TEACHER, "--dims", "20", "--sample_size", "30"), "--dims", "teacher's 16 dimensions"),
+        (("--teacher", TEACHER, "--dims", "8", "--sample_size", "4"), "--dims", "more than --sample_size"),
+        (("--teacher", TEACHER, "--dims", "4", "--sample_size", "5000"), "--sample_size", "training clips"),
+        (("--sample", "greedy"), "--sample", "random, kmeans or dpp"),
+        (("--reduce", "tsne"), "--reduce", "pca or umap"),
+        (("--width", "5"), "--width", "expected one of"),
+    ],
+)
+def test_bad_inputs_are_one_line_and_leave_nothing(clips: Path, tmp_path: Path, flags, named: str, says: str):
+    out = tmp_path / "model"
+    done = run_cli("-m", "selection.distill_embedding", "--audio_dir", str(clips), "--outdir", str(out), *flags)
+    assert_clean_failure(done, named, says)
+    assert not out.exists()
+
+
+def test_umap_without_the_package_says_how_to_install_it(clips: Path, tmp_path: Path):
+    try:
+        import umap  # noqa: F401
+
+        pytest.skip("umap-learn is installed here")
+    except ImportError:
+        pass
+    done = run_cli("-m", "selection.distill_embedding", "--audio_dir", str(clips), "--outdir", str(tmp_path / "m"),
+                   "--reduce", "umap")  # fmt: skip
+    assert_clean_failure(done, "--reduce umap", "pip install umap-learn")
+    assert not (tmp_path / "m").exists()
