@@ -271,3 +271,44 @@ def test_terminal_escapes_in_clip_ids_are_shown_escaped(workspace: Path):
     for text in (done.stdout, done.stderr, page):
         assert "\x1b" not in text and "\u202e" not in text
     assert "evil\\x1b[31m\\u202eclip.wav" in page
+
+
+def test_the_largest_fault_is_named_first_and_the_repair_that_follows_it_raises_the_real_score(corpus: Path):
+    """A selection of targets only (nontargets at 1 of 25 picks, against two thirds of the pool): the first advice
+    is to add nontargets, with a positive pool-only estimate; ``repair`` follows it; the eval set agrees."""
+    experiment = load_experiment(corpus, config=corpus / "dataperf_speech_config.yaml")
+    pool = experiment.pool
+    rng = np.random.default_rng(4)
+    rows = [int(rng.choice(np.flatnonzero(pool.labels == 0)))]
+    for label in range(1, int(pool.labels.max()) + 1):
+        rows += [int(row) for row in rng.choice(np.flatnonzero(pool.labels == label), 5, replace=False)]
+    from selection.selection import Pool
+
+    chosen = Pool(pool.matrix, pool.labels, pool.ids, experiment.class_names).to_training_set(rows[:SIZE])
+    selection = experiment.check({"targets": chosen.targets, "nontargets": chosen.nontargets})
+    report = experiment.explain(selection, repair=12)
+    first = report["advice"][0]
+    assert first["kind"] == "class balance" and "add nontargets" in first["text"] and first["effect"] > 0
+    assert report["repair"]["class_moves"] and report.repaired is not None
+    repaired = report.repaired
+    assert len(repaired["nontargets"]) > len(selection["nontargets"])
+    assert experiment.score(repaired).score > experiment.score(selection).score
+    assert all(clip["decided_by"] for clip in report["clips"] if clip["verdict"] != "ok")
+
+
+def test_a_pick_beyond_the_spread_of_harm_is_never_ok():
+    """However well its neighbours vouch for it (badly cut clips sit together), a pick whose leave-one-out effect is
+    far beyond the others' spread is suspect, decided by its estimated effect."""
+    from selection.diagnosis.evidence import Evidence, judged
+
+    n = 12
+    evidence = Evidence(
+        neighbour_labels=np.ones((n, 10), dtype=int), agreement=np.ones(n), own_probability=np.full(n, 0.95),
+        predicted=np.ones(n, dtype=int), predicted_probability=np.full(n, 0.95), duplicate_of=np.full(n, -1),
+        duplicate_distance=np.zeros(n), duplicate_threshold=1.0,
+    )  # fmt: skip
+    effects = np.random.default_rng(0).normal(0.002, 0.001, n)
+    effects[3] = -0.05
+    decisions = judged(evidence, effects)
+    assert decisions[3] == ("suspect", ["estimated effect"])
+    assert all(decision == ("ok", []) for index, decision in enumerate(decisions) if index != 3)

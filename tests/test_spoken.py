@@ -113,6 +113,19 @@ def test_the_spoken_corpus_is_deterministic():
     assert set(faults) <= {"clean", "mislabeled", "truncated", "silence", "neighbour"} and "clean" in faults
 
 
+def test_another_embedding_model_gives_the_same_clips_and_faults():
+    """``SpokenParams.model`` (``download --source spoken --model``) changes the vectors and nothing else."""
+    params = SpokenParams(scale=0.02, nontarget_words=3, workers=2, languages=("id",))
+    _, default = generate_spoken_language("id", params)
+    own = SpokenParams(scale=0.02, nontarget_words=3, workers=2, languages=("id",), model="tests.plugins:BandEnergies")
+    _, other = generate_spoken_language("id", own)
+    assert list(default) == list(other)
+    for word in default:
+        for key in ("ids", "speakers", "sets", "faults"):
+            assert default[word][key] == other[word][key], (word, key)
+        assert default[word]["vectors"].shape[1] == 192 and other[word]["vectors"].shape[1] == 16
+
+
 def test_a_word_sits_near_the_middle_of_its_clip():
     """As MSWC cuts one second around the word's alignment; the offset's spread is the per-language setting."""
     speech = np.full(3200, 0.5, dtype=np.float32)

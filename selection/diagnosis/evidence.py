@@ -193,19 +193,39 @@ def harm_spread(effects: np.ndarray) -> float:
 
 def verdicts(evidence: Evidence, effects: np.ndarray) -> list[str]:
     """``suspect``, ``redundant`` or ``ok`` per pick; ``effects`` is score with - score without (positive helps)."""
+    return [verdict for verdict, _ in judged(evidence, effects)]
+
+
+def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]]]:
+    """Per pick: its verdict and the evidence that decided it.
+
+    ``suspect`` when its neighbours mostly carry other labels and a model trained on the rest of the
+    pool doubts its label, or either says so strongly, or when leaving it out raises the estimate by
+    more than :data:`HARM_SPREADS` times the spread of all picks' effects (a pick among the most
+    harmful is never ``ok``, whatever its neighbours say: badly cut clips sit together and vouch for
+    each other); ``redundant``, of two near-duplicate ``ok`` picks, the one that helps less.
+    """
     spread = harm_spread(effects)
-    suspect = (
-        ((evidence.agreement <= AGREEMENT_LOW) & (evidence.own_probability < OOF_LOW))
-        | (evidence.agreement <= AGREEMENT_VERY_LOW)
-        | (evidence.own_probability < OOF_VERY_LOW)
-        | ((np.nan_to_num(effects, nan=0.0) < -HARM_SPREADS * spread) & (evidence.agreement < 0.7))
-    )
-    result = ["suspect" if flag else "ok" for flag in suspect]
+    effect = np.nan_to_num(effects, nan=0.0)
+    neighbours = evidence.agreement <= AGREEMENT_VERY_LOW
+    probability = evidence.own_probability < OOF_VERY_LOW
+    both = (evidence.agreement <= AGREEMENT_LOW) & (evidence.own_probability < OOF_LOW)
+    harmful = effect < -HARM_SPREADS * spread
+    result = []
+    for index in range(len(effect)):
+        decided = []
+        if neighbours[index] or both[index]:
+            decided.append("neighbour labels")
+        if probability[index] or both[index]:
+            decided.append("out-of-fold probability")
+        if harmful[index]:
+            decided.append("estimated effect")
+        result.append(("suspect", decided) if decided else ("ok", []))
     for index, other in enumerate(evidence.duplicate_of):
-        if other < 0 or result[index] != "ok":
+        if other < 0 or result[index][0] != "ok":
             continue
         # of a near-duplicate pair, the pick that helps less is the redundant one (ties: the later pick)
-        mine, theirs = np.nan_to_num(effects[index]), np.nan_to_num(effects[other])
-        if result[other] == "ok" and (mine < theirs or (mine == theirs and index > other)):
-            result[index] = "redundant"
+        mine, theirs = effect[index], effect[other]
+        if result[other][0] == "ok" and (mine < theirs or (mine == theirs and index > other)):
+            result[index] = ("redundant", ["near-duplicate"])
     return result

@@ -152,11 +152,16 @@ def render_page(document: dict, *, train_file: str, audio: dict[str, str | None]
             f" ({_text(swap['label'])}; estimate then {swap['score_after']:.4f})</li>"
             for swap in repaired["swaps"]
         )
+        moved = sum(move["moved"] for move in repaired.get("class_moves", []))
         what_if += (
-            f"<li>repaired ({repaired['swapped']} of {len(repaired['swaps'])} picks swapped, written as "
-            f"repaired_train.json): {repaired['estimate']['score']:.4f}<ul>{swaps}</ul></li>"
+            f"<li>repaired ({moved} picks moved between classes, {repaired['swapped']} of {len(repaired['swaps'])} "
+            f"picks swapped, written as repaired_train.json): {repaired['estimate']['score']:.4f}<ul>{swaps}</ul></li>"
         )
     tally = document["verdicts"]
+    advice = "".join(
+        f'<li data-kind="{_text(item["kind"])}">{_text(item["text"])}</li>' for item in document.get("advice") or []
+    )
+    advice_section = f'<h2>What to change first</h2>\n<ol id="advice">{advice}</ol>' if advice else ""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -186,6 +191,7 @@ small {{ color: #5f6368; }}
 <p class="banner{" eval" if eval_mode else ""}">{_text(document["note"])}</p>
 <p>Selection <code>{_text(train_file)}</code>: {document["n_picks"]} picks,
 {_text(estimate["description"])}.</p>
+{advice_section}
 <h2>Estimate</h2>
 <ul>
 <li>{_text(document["metric"])}: <b>{estimate["score"]:.4f}</b> (std {estimate["score_std"]:.4f} over seeds);

@@ -20,7 +20,8 @@ from selection.diagnosis.evidence import nearest_labels, squared_norms
 TRIED_PER_SWAP = 4
 
 
-def _ranked_candidates(pool, rows: np.ndarray, label: int, candidates: np.ndarray, norms: np.ndarray) -> np.ndarray:
+def ranked_candidates(pool, rows: np.ndarray, label: int, candidates: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """Unpicked ``candidates`` of ``label``, cleanest first (neighbour agreement), then farthest from ``rows``."""
     own = candidates[pool.labels[candidates] == label]
     if len(own) == 0:
         return own
@@ -64,7 +65,7 @@ def repair(
     norms = squared_norms(pool.matrix)
     for index in progress(order[:limit]):
         label = int(pool.labels[rows[index]])
-        ranked = _ranked_candidates(pool, np.delete(rows, index), label, candidates, norms)[:TRIED_PER_SWAP]
+        ranked = ranked_candidates(pool, np.delete(rows, index), label, candidates, norms)[:TRIED_PER_SWAP]
         best_score, best_row = -np.inf, None
         for candidate in ranked:
             trial = rows.copy()

@@ -12,8 +12,9 @@ from collections import Counter
 import numpy as np
 
 from selection.board.entries import visible
+from selection.diagnosis.advice import selection_advice
 from selection.diagnosis.estimate import eval_estimate, leave_one_out, pool_estimate, score_rows
-from selection.diagnosis.evidence import NEIGHBOURS, gather_evidence, harm_spread, verdicts
+from selection.diagnosis.evidence import NEIGHBOURS, gather_evidence, harm_spread, judged
 from selection.diagnosis.projection import pool_map
 from selection.diagnosis.repair import repair
 from selection.progress import report_progress
@@ -192,7 +193,8 @@ def explain_selection(
 
     mark = time.perf_counter()
     evidence = gather_evidence(pool.matrix, pool.labels, rows, len(class_names))
-    verdict = verdicts(evidence, effects)
+    decisions = judged(evidence, effects)
+    verdict = [decision for decision, _ in decisions]
     timings["evidence"] = time.perf_counter() - mark
 
     order = sorted(range(len(rows)), key=lambda i: (np.isnan(effects[i]), np.nan_to_num(effects[i]), i))
@@ -205,6 +207,7 @@ def explain_selection(
             "id": picked_ids[index],
             "label": class_names[pool.labels[rows[index]]],
             "verdict": verdict[index],
+            "decided_by": decisions[index][1],
             "effect": None if np.isnan(effects[index]) else round(float(effects[index]), 6),
             "score_without": None if np.isnan(without_each[index]) else round(float(without_each[index]), 6),
             "neighbour_agreement": round(float(evidence.agreement[index]), 3),
@@ -225,23 +228,36 @@ def explain_selection(
         clips.append(clip)
 
     mark = time.perf_counter()
+    in_file_order = lambda trial: selection_rows(_document_of(trial, pool, class_names), pool)  # noqa: E731
     suspects = [i for i in range(len(rows)) if verdict[i] == "suspect"]
     kept = np.delete(rows, suspects)
     without_suspects = score_rows(estimate, pool, kept, n_jobs=n_jobs) if suspects else None
+    advice = selection_advice(
+        estimate, pool, rows, full=full, effects=effects, verdicts=verdict, without_suspects=without_suspects,
+        in_file_order=in_file_order, n_jobs=n_jobs,
+    )  # fmt: skip
     repaired = None
     repair_section = None
     if repair_limit > 0:
-        removable = [i for i in order if verdict[i] == "suspect"] + [i for i in order if verdict[i] == "redundant"]
+        start, budget, moves = rows, repair_limit, []
+        balance = next((item for item in advice if item["kind"] == "class balance"), None)
+        if balance and balance["effect"] and balance["effect"] > 0 and balance["moved"] <= budget:
+            start, budget = balance["_rows"], budget - balance["moved"]
+            moves = [{"moved": balance["moved"], "text": balance["text"], "effect": balance["effect"]}]
+        present = {int(row): position for position, row in enumerate(start)}
+        removable = [present[int(rows[i])] for i in order if verdict[i] == "suspect" and int(rows[i]) in present]
+        removable += [present[int(rows[i])] for i in order if verdict[i] == "redundant" and int(rows[i]) in present]
+        baseline = score_rows(estimate, pool, in_file_order(start), n_jobs=n_jobs)["score"] if moves else full["score"]
         new_rows, swaps, _ = repair(
-            estimate, pool, rows, removable, limit=repair_limit, baseline=full["score"], n_jobs=n_jobs,
-            in_file_order=lambda trial: selection_rows(_document_of(trial, pool, class_names), pool),
-            progress=lambda items: report_progress(items, desc="repairing", unit="picks"),
+            estimate, pool, start, removable, limit=budget, baseline=baseline, n_jobs=n_jobs,
+            in_file_order=in_file_order, progress=lambda items: report_progress(items, desc="repairing", unit="picks"),
         )  # fmt: skip
         repaired = _document_of(new_rows, pool, class_names)
         rescored = score_rows(estimate, pool, selection_rows(repaired, pool), n_jobs=n_jobs)
         repair_section = {
             "requested": repair_limit,
             "candidates": int(len(estimate.candidates)),
+            "class_moves": moves,
             "swaps": swaps,
             "swapped": sum(1 for swap in swaps if swap["kept"]),
             "estimate": _figures(rescored),
@@ -260,6 +276,7 @@ def explain_selection(
             "n_clips": len(estimate.scored_on.ids),
             **_figures(full),
         },
+        "advice": [{key: value for key, value in item.items() if not key.startswith("_")} for item in advice],
         "verdicts": {name: tally.get(name, 0) for name in ("suspect", "redundant", "ok")},
         "effect_spread": round(harm_spread(effects), 6),
         "without_suspects": None
@@ -290,6 +307,9 @@ def format_report(document: dict, *, top: int = 10) -> str:
         document["note"],
         f"{document['metric']} {estimate['score']:.4f} ± {estimate['score_std']:.4f}: {estimate['description']}",
     ]
+    if document.get("advice"):
+        lines.append("what to change first:")
+        lines += [f"  - {item['text']}" for item in document["advice"]]
     if document["without_suspects"]:
         lines.append(
             f"without the {document['without_suspects']['removed']} suspect picks: "
@@ -299,9 +319,10 @@ def format_report(document: dict, *, top: int = 10) -> str:
     lines.append(f"verdicts: {tally['suspect']} suspect, {tally['redundant']} redundant, {tally['ok']} ok")
     if document["repair"]:
         repaired = document["repair"]
+        moved = sum(move["moved"] for move in repaired.get("class_moves", []))
         lines.append(
-            f"repair: {repaired['swapped']} of {len(repaired['swaps'])} picks swapped; "
-            f"estimate {repaired['estimate']['score']:.4f}"
+            f"repair: {moved} picks moved between classes, {repaired['swapped']} of {len(repaired['swaps'])} picks "
+            f"swapped; estimate {repaired['estimate']['score']:.4f}"
         )
     lines.append(f"{'rank':>4}  {'verdict':<10}{'effect':>9}  {'label':<14}clip")
     for clip in document["clips"][:top]:
