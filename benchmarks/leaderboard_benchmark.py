@@ -90,7 +90,7 @@ def _board(
     seconds, done = _run(
         "-m", "selection.leaderboard", "--submissions", str(submissions), "--data_dir", str(workspace / "data"),
         "--outdir", str(outdir), "--config_file", str(workspace / "dataperf_speech_config.yaml"),
-        "--n_workers", str(workers), "--bootstrap", str(bootstrap), cwd=REPO,
+        "--n_workers", str(workers), "--bootstrap", str(bootstrap), "--baselines", "", cwd=REPO,
     )  # fmt: skip
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])

@@ -446,7 +446,7 @@ def build_leaderboard(
     config_file: str = "workspace/dataperf_speech_config.yaml",
     scheduler: str | None = None,
     n_workers: int = 2,
-    baselines: str = "",
+    baselines: str = "random,cross_validation",
     timeout: float = 30.0,
     sizes: str = ",".join(map(str, LEADERBOARD_SIZES)),
     bootstrap: int = 1000,
@@ -471,10 +471,10 @@ def build_leaderboard(
     n_workers : int, default=2
         Worker processes of the local cluster (one thread each), at most two per core: each
         holds the languages' eval sets, so more only costs memory.
-    baselines : str, default=''
+    baselines : str, default='random,cross_validation'
         Comma-separated shipped algorithms (``random``, ``cross_validation``, ...) run on each
         leaderboard's allowed pool and shown beside the teams as ``baseline:<name>``, with scores
-        and intervals but no rank.
+        and intervals but no rank (the same default as ``run`` and ``submit``); empty for none.
     timeout : float, default=30.0
         Seconds to wait for ``--scheduler`` to answer as a Dask scheduler.
     sizes : str, default='25,60'

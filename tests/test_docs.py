@@ -140,3 +140,4 @@ def test_shared_flags_agree_across_commands():
     for command in ("run", "explain", "train_kws", "download"):
         assert signatures[command]["workspace"].default == "workspace/", command
     assert signatures["submit"]["baselines"].default == signatures["run"]["baselines"].default
+    assert signatures["leaderboard"]["baselines"].default == signatures["run"]["baselines"].default

@@ -85,7 +85,7 @@ def _board(root: Path, outdir: Path, *extra: str, timeout: float = 300) -> subpr
     command = [
         sys.executable, "-m", "selection.leaderboard", "--submissions", str(root / "submissions"),
         "--data_dir", str(root / "data"), "--outdir", str(outdir), "--config_file", str(root / "config.yaml"),
-        "--n_workers", "1", *extra,
+        "--n_workers", "1", *(extra if "--baselines" in extra else (*extra, "--baselines", "")),
     ]  # fmt: skip
     wrapper = (
         "import resource, subprocess, sys\n"
