@@ -7,7 +7,8 @@
 
 For every model, ``download --source spoken --model MODEL`` builds the spoken corpus's experiments
 into ``<workspace>/<label>/`` (the same clips, the same mislabeled and badly cut ones, the same
-splits: only the vectors differ; a folder that is already there is reused). On every experiment
+splits: only the vectors differ; a folder that is already there is reused, and so is every scored
+selection kept under ``<workspace>/<label>/results/``, so an interrupted study resumes). On every experiment
 (language) and size, every algorithm selects from the allowed pool and the frozen classifier scores
 the selection on the eval set (the shipped config: ten evaluation seeds, macro F1). Each score gets
 the leaderboard's 95% interval: a paired bootstrap over the eval clips
@@ -45,6 +46,24 @@ def _build(model: str, folder: Path, languages: list[str], scale: float) -> None
     command = [sys.executable, "-m", "selection.download", "--source", "spoken", "--data_dir", str(folder),
                "--languages", ",".join(languages), "--scale", str(scale), "--model", model]  # fmt: skip
     subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def _scored(experiment, algorithm: str, size: int, folder: Path) -> tuple[dict, object]:
+    """One algorithm's selection scored with its per-seed predictions, kept in ``folder`` so a rerun reuses it."""
+    import numpy as np
+
+    row_file, predictions_file = folder / f"{algorithm}.json", folder / f"{algorithm}.npy"
+    if row_file.is_file() and predictions_file.is_file():
+        return json.loads(row_file.read_text()), np.load(predictions_file)
+    started = time.perf_counter()
+    picked = experiment.select(algorithm, size)
+    results = experiment.score(picked, keep_predictions=True, limit=size)
+    row = {"algorithm": algorithm, "score": results.score, "score_std": results["score_std"],
+           "metric": results["metric"], "seconds": time.perf_counter() - started}  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(predictions_file, results.predictions)
+    row_file.write_text(json.dumps(row) + "\n")
+    return row, results.predictions
 
 
 def _kendall(first: list[str], second: list[str]) -> float:
@@ -91,14 +110,11 @@ def run(args) -> dict:
                     counts = resample_counts(len(truth), args.resamples, board=board)
                 rows, resampled = [], []
                 for algorithm in algorithms:
-                    started = time.perf_counter()
-                    picked = experiment.select(algorithm, size)
-                    results = experiment.score(picked, keep_predictions=True)
-                    resampled.append(resampled_scores(truth, results.predictions, counts, n_classes=n_classes,
-                                                      metric=results["metric"]))  # fmt: skip
-                    rows.append({"algorithm": algorithm, "score": results.score, "score_std": results["score_std"],
-                                 "seconds": time.perf_counter() - started})  # fmt: skip
-                    print(f"[{label} {code} {size}] {algorithm}: {results.score:.4f}", file=sys.stderr, flush=True)
+                    row, predictions = _scored(experiment, algorithm, size, workspace / label / "results" / board)
+                    resampled.append(resampled_scores(truth, predictions, counts, n_classes=n_classes,
+                                                      metric=row["metric"]))  # fmt: skip
+                    rows.append(row)
+                    print(f"[{label} {code} {size}] {algorithm}: {row['score']:.4f}", file=sys.stderr, flush=True)
                 uncertainty = board_uncertainty(np.array([row["score"] for row in rows]), np.stack(resampled))
                 for row, extra in zip(rows, uncertainty):
                     row.update({"ci_low": extra["ci_low"], "ci_high": extra["ci_high"]})

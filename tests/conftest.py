@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Test files by their measured time, longest first (pytest --durations=0, 2026-12-01): with one file per
 # worker at a time (--dist loadfile), starting the long ones first keeps a worker from idling at the end.
 LONGEST_FIRST = (
-    "test_docker.py", "test_kws.py", "test_leaderboard.py", "test_explain.py", "test_spoken.py", "test_layout.py",
+    "test_docker.py", "test_kws.py", "test_leaderboard.py", "test_sea.py", "test_explain.py", "test_spoken.py",
+    "test_layout.py", "test_synthesize.py",
     "test_benchmark_script.py", "test_hostile_board.py", "test_algorithms.py", "test_reliability.py",
     "test_family.py", "test_environment.py", "test_notebook.py", "test_cache.py", "test_bench.py",
     "test_newcomer.py", "test_hostile_download.py", "test_bad_input.py", "test_fuzz.py", "test_dataset.py",
