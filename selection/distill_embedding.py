@@ -161,7 +161,7 @@ def distill_embedding(
 
     from selection.kws.train import TrainConfig
     from selection.sea.fit import fit_student
-    from selection.sea.reduce import fit_reduction, target_scale
+    from selection.sea.reduce import fit_reduction, target_offset, target_scale
     from selection.sea.subset import sample_subset
 
     started = time.perf_counter()
@@ -187,6 +187,8 @@ def distill_embedding(
     chosen = sample_subset(vectors["train"], sample_size, method=sample, seed=seed)
     reduction = fit_reduction(vectors["train"][chosen], method=reduce, dims=dims, seed=seed)
     projected = {name: reduction.transform(values) for name, values in vectors.items()}
+    offset = target_offset(reduction, projected["train"])
+    projected = {name: values - offset for name, values in projected.items()}
     scale = target_scale(projected["train"])
     if reduction.explained_variance is not None:
         log.info("%s on %d %s-sampled clips keeps %.1f%% of the teacher's variance in %d dimensions",
@@ -203,6 +205,7 @@ def distill_embedding(
         "sample": sample,
         "sample_size": sample_size,
         "target_scale": scale,
+        "target_offset": [round(float(value), 6) for value in offset] if reduce == "umap" else None,
         "audio": str(source),
     }
     config = TrainConfig(

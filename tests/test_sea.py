@@ -91,6 +91,15 @@ def test_the_pca_reduction_and_the_target_scale():
     assert np.mean(np.var(scaled, axis=0)) == pytest.approx(1.0, rel=1e-5)
 
 
+def test_umap_targets_are_centred_and_pca_targets_are_left_as_they_are():
+    """UMAP's coordinates sit around arbitrary values; a student starting near zero would diverge on them."""
+    from selection.sea.reduce import Reduction, target_offset
+
+    projected = np.random.default_rng(2).normal(10.0, 1.0, size=(50, 3)).astype(np.float32)
+    assert np.allclose(target_offset(Reduction("umap", 3, None, None), projected), projected.mean(axis=0))
+    assert not np.any(target_offset(Reduction("pca", 3, None, 0.9), projected))
+
+
 def test_the_regression_step_minimises_the_mean_squared_error_to_the_targets(jax_cache: dict):
     """One compiled step's loss is the MSE of the network's outputs (in training mode) to the targets, and
     repeated steps on one batch bring it down."""
@@ -196,7 +205,7 @@ def test_bad_inputs_are_one_line_and_leave_nothing(clips: Path, tmp_path: Path, 
 
 def test_umap_without_the_package_says_how_to_install_it(clips: Path, tmp_path: Path):
     try:
-        import umap  # noqa: F401
+        from umap import UMAP  # noqa: F401
 
         pytest.skip("umap-learn is installed here")
     except ImportError:

@@ -8,7 +8,11 @@
   optional package: ``pip install umap-learn``.
 
 The projected targets are divided by one scale (the root of their mean variance per dimension over
-the training split) so that the student regresses values of unit size; the scale is recorded.
+the training split) so that the student regresses values of unit size; the scale is recorded. PCA's
+projections are centred by construction (on the subset's mean); UMAP's are not (its coordinates sit
+around arbitrary values, about 10 times their spread), so they are first centred on the training
+clips' mean (:func:`target_offset`, recorded too): a student that starts near zero would otherwise
+begin with errors that make its first steps diverge. A translation changes no distance between clips.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Reduction:
 def require_umap() -> None:
     """One line saying how to install ``umap-learn`` when it is missing."""
     try:
-        import umap  # noqa: F401
+        from umap import UMAP  # noqa: F401  (a leftover empty ``umap`` folder imports, but has no UMAP)
     except ImportError:
         raise BadInputError(
             "command line: --reduce umap: needs the umap-learn package, which is not installed; "
@@ -68,3 +72,10 @@ def target_scale(projected: np.ndarray) -> float:
     """The root of the mean variance per dimension of ``projected`` (1 where it is 0)."""
     scale = float(np.sqrt(np.mean(np.var(np.asarray(projected, dtype=np.float64), axis=0))))
     return scale if scale > 0 else 1.0
+
+
+def target_offset(reduction: Reduction, projected_train: np.ndarray) -> np.ndarray:
+    """What is subtracted from the projections before scaling: zeros for PCA, the training clips' mean for UMAP."""
+    if reduction.method == "pca":
+        return np.zeros(projected_train.shape[1], dtype=np.float32)
+    return np.asarray(projected_train, dtype=np.float64).mean(axis=0).astype(np.float32)
