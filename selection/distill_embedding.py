@@ -113,7 +113,7 @@ def distill_embedding(
     from selection.sea.reduce import METHODS as REDUCTIONS
     from selection.sea.reduce import require_umap
     from selection.sea.subset import METHODS as SAMPLERS
-    from selection.train_kws import WIDTH_CHOICES, _require_training_stack
+    from selection.train_kws import WIDTH_CHOICES, _require_training_stack, require_audio_folder
 
     if reduce not in REDUCTIONS:
         raise BadInputError(f"command line: --reduce: {reduce!r}; expected pca or umap")
@@ -138,12 +138,7 @@ def distill_embedding(
     if reduce == "umap":
         require_umap()
     source = Path(audio_dir) if audio_dir is not None else Path(workspace) / "commands"
-    flag = "--audio_dir" if audio_dir is not None else "--workspace"
-    if not source.is_dir():
-        hint = "python -m selection.download --source commands" + (f" --workspace {workspace}" if not audio_dir else "")
-        raise BadInputError(
-            f"{source}: {flag}: no such folder; expected spoken words (make the built-in corpus: {hint})"
-        )
+    require_audio_folder(source, workspace=workspace, audio_dir=audio_dir)
     _require_training_stack()
 
     from selection.kws import folder as model_folder

@@ -205,12 +205,15 @@ def download_published(
         archive = data_path / names[language]
         if archive.is_symlink() or (archive.exists() and not archive.is_file()):
             raise BadInputError(f"{archive}: is not a regular file (a link, folder or pipe); move it away")
-        if archive.exists() and not is_whole_zip(archive):
+        present = archive.exists()
+        if present and is_whole_zip(archive):
+            continue
+        if present:
             log.info("%s is damaged; fetching it again (it is replaced only by a whole one)", archive)
-        if not archive.exists() or not is_whole_zip(archive):
+        else:
             log.info("fetching %s/%s", base_url, archive.name)
-            fetch(f"{base_url}/{archive.name}", archive, timeout=timeout, max_bytes=max_bytes)
-            fetched.append(archive)
+        fetch(f"{base_url}/{archive.name}", archive, timeout=timeout, max_bytes=max_bytes)
+        fetched.append(archive)
     digests = {name: sha256_of(data_path / name) for name in names.values()}
     wrong = [name for name in names.values() if name in expected and expected[name] != digests[name]]
     if wrong:

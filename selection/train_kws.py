@@ -69,6 +69,17 @@ def _require_training_stack() -> None:
         raise BadInputError(f"the KWS trainer needs {', '.join(missing)}, which are not installed; {INSTALL_HINT}")
 
 
+def require_audio_folder(source: Path, *, workspace: str, audio_dir: str | None) -> None:
+    """``source`` (``--audio_dir``, or the built-in corpus in ``<workspace>/commands``) must be a folder."""
+    if not source.is_dir():
+        flag = "--audio_dir" if audio_dir is not None else "--workspace"
+        hint = "python -m selection.download --source commands"
+        hint += f" --workspace {workspace}" if audio_dir is None else ""
+        raise BadInputError(
+            f"{source}: {flag}: no such folder; expected spoken words (make the built-in corpus: {hint})"
+        )
+
+
 def _summary(widths: list[float], classes: int, task: str) -> None:
     from selection.kws.model import channels, count_multiplies
 
@@ -166,7 +177,6 @@ def train_kws(
     if resume and len(widths) > 1:
         raise BadInputError("command line: --resume: one width at a time (resume each model folder of a sweep)")
     source = Path(audio_dir) if audio_dir is not None else Path(workspace) / "commands"
-    flag = "--audio_dir" if audio_dir is not None else "--workspace"
     _require_training_stack()
     if summary:
         if task == "all":
@@ -177,12 +187,7 @@ def train_kws(
             classes = TASK_CLASSES[task]
         _summary(widths, classes, task)
         return
-    if not source.is_dir():
-        hint = "python -m selection.download --source commands"
-        hint += f" --workspace {workspace}" if audio_dir is None else ""
-        raise BadInputError(
-            f"{source}: {flag}: no such folder; expected spoken words (make the built-in corpus: {hint})"
-        )
+    require_audio_folder(source, workspace=workspace, audio_dir=audio_dir)
 
     from selection.kws import folder as model_folder
     from selection.kws.data import load_corpus, plan_corpus

@@ -164,9 +164,9 @@ def _render_noise(params: CommandsParams) -> dict[str, bytes]:
 
 def speakers_of(params: CommandsParams) -> list[dict]:
     """Every speaker's name, voice (``base+variant``), rate, pitch, pitch range and number of takes."""
-    from selection.datasets.spoken import Synthesizer
+    from selection.datasets.spoken import voice_variants
 
-    return _speakers(params, Synthesizer(seed=params.seed).variants)
+    return _speakers(params, voice_variants())
 
 
 def write_commands_corpus(

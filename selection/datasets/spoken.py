@@ -89,6 +89,14 @@ class SpokenParams:
         return self.nontarget_words // 2
 
 
+def voice_variants() -> list[str]:
+    """The bundled eSpeak NG's voice variants (``!v``: male, female, whisper, croak, ...), sorted."""
+    import espeakng_loader
+
+    variants = os.listdir(Path(espeakng_loader.get_data_path()) / "voices" / "!v")
+    return sorted(name for name in variants if name.isidentifier())
+
+
 class Synthesizer:
     """eSpeak NG from the ``espeakng-loader`` wheel, driven through its C API with synchronous output."""
 
@@ -115,8 +123,7 @@ class Synthesizer:
         callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
         self._callback = callback_type(self._collect)
         lib.espeak_SetSynthCallback(self._callback)
-        variants = os.listdir(Path(espeakng_loader.get_data_path()) / "voices" / "!v")
-        self.variants = sorted(name for name in variants if name.isidentifier())
+        self.variants = voice_variants()
         self._voice: str | None = None
 
     def _collect(self, samples, count, events) -> int:

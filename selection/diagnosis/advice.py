@@ -15,8 +15,8 @@ but its shape. Checked here, each against the report's own pool-only estimate (n
 - **near-duplicates**: picks that repeat another pick (no estimate: replacing them is ``--repair``'s job).
 
 Each item is ``{"kind", "text", "effect"}`` (``effect``: estimate after − estimate now, or None), most
-helpful first; the class-balance item also carries ``moved`` (picks moved) and, under ``_rows``, the moved
-selection's pool rows (for ``--repair``; not written to ``explain.json``).
+helpful first; the class-balance item also carries ``moved`` (picks moved) and, under ``_rows`` and ``_score``,
+the moved selection's pool rows and its exact estimate (for ``--repair``; not written to ``explain.json``).
 """
 
 from __future__ import annotations
@@ -91,11 +91,12 @@ def selection_advice(
     norms = squared_norms(pool.matrix)
     items: list[dict] = []
 
-    def what_if(trial: np.ndarray | None) -> float | None:
-        if trial is None:
-            return None
-        figures = score_rows(estimate, pool, in_file_order(trial), n_jobs=n_jobs)
-        return None if figures is None else round(float(figures["score"] - full["score"]), 6)
+    def what_if(trial: np.ndarray | None) -> tuple[float | None, float | None]:
+        """(estimate after − estimate now, rounded; the estimate after, exact), or Nones."""
+        figures = None if trial is None else score_rows(estimate, pool, in_file_order(trial), n_jobs=n_jobs)
+        if figures is None:
+            return None, None
+        return round(float(figures["score"] - full["score"]), 6), float(figures["score"])
 
     nontarget_picks = int(np.sum(labels == 0))
     share = nontarget_picks / n
@@ -114,12 +115,12 @@ def selection_advice(
             trial = _moved(estimate, pool, rows, effects, out_of=lambda label: label == 0, into=targets, count=count,
                            norms=norms)  # fmt: skip
             action = f"pick fewer nontargets: moving {count} picks from nontargets to the target words"
-        effect = what_if(trial)
+        effect, score = what_if(trial)
         change = "" if effect is None else f" {'raises' if effect > 0 else 'changes'} the estimate by {effect:+.4f}"
-        balance_rows = trial
         items.append({
             "kind": "class balance",
-            "_rows": balance_rows,
+            "_rows": trial,
+            "_score": score,
             "moved": count,
             "text": (
                 f"nontargets are {share:.0%} of your picks and {pool_share:.0%} of the pool; the estimated nontarget "
@@ -136,7 +137,7 @@ def selection_advice(
             give = max(1, int(round(average)) - int(counts[label]))
             trial = _moved(estimate, pool, rows, effects, out_of=lambda other, donor=donor: other == donor,
                            into=[label], count=give, norms=norms)  # fmt: skip
-            effect = what_if(trial)
+            effect, _ = what_if(trial)
             word = names[label]
             items.append({
                 "kind": "too few picks",

@@ -247,7 +247,7 @@ def explain_selection(
         present = {int(row): position for position, row in enumerate(start)}
         removable = [present[int(rows[i])] for i in order if verdict[i] == "suspect" and int(rows[i]) in present]
         removable += [present[int(rows[i])] for i in order if verdict[i] == "redundant" and int(rows[i]) in present]
-        baseline = score_rows(estimate, pool, in_file_order(start), n_jobs=n_jobs)["score"] if moves else full["score"]
+        baseline = balance["_score"] if moves else full["score"]
         new_rows, swaps, _ = repair(
             estimate, pool, start, removable, limit=budget, baseline=baseline, n_jobs=n_jobs,
             in_file_order=in_file_order, progress=lambda items: report_progress(items, desc="repairing", unit="picks"),

@@ -53,6 +53,47 @@ def load_model_state(folder: str | Path, *, flag: str):
     return document, graph, params, stats
 
 
+def start_or_resume(out: Path, document: dict, state, *, resume: bool, best: dict, epochs: int):
+    """(state, history, best) to train from: a new run writes ``document`` as its config; ``--resume`` checks
+    that the saved config's ``train`` (and ``recipe``, where there is one) equal ``document``'s, then restores
+    the last finished epoch's checkpoint, if any (else the run starts again from epoch 1)."""
+    from selection.kws.train import restore_state
+
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / model_folder.CONFIG, document)
+        return state, [], best
+    saved = model_folder.read_config(out, flag="--resume")
+    if saved["train"] != document["train"] or saved.get("recipe") != document.get("recipe"):
+        differing = sorted(key for key in document["train"] if saved["train"].get(key) != document["train"][key])
+        recipe, saved_recipe = document.get("recipe") or {}, saved.get("recipe") or {}
+        differing += sorted(key for key in recipe if saved_recipe.get(key) != recipe[key])
+        raise BadInputError(
+            f"{out / model_folder.CONFIG}: --resume: the run was started with other settings "
+            f"({', '.join(differing) or 'keys'} differ); expected the same flags as the interrupted run"
+        )
+    checkpoint = out / model_folder.CHECKPOINT
+    if not (checkpoint.is_file() and (out / model_folder.CHECKPOINT_STATE).is_file()):
+        log.info("%s: no epoch had finished; training starts again from epoch 1", out)
+        return state, [], best
+    progress = json.loads((out / model_folder.CHECKPOINT_STATE).read_text())
+    state = restore_state(state, load_npz(checkpoint), file=str(checkpoint))
+    log.info("resuming %s after epoch %d of %d", out, len(progress["history"]), epochs)
+    return state, progress["history"], progress["best"]
+
+
+def save_figure(figure, path: Path) -> None:
+    """A matplotlib figure as a PNG at ``path`` (written through a temp file), then closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
 def _classification(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
     from sklearn.metrics import classification_report, confusion_matrix
 
@@ -76,8 +117,6 @@ def _classification(logits: np.ndarray, labels: np.ndarray, classes: list[str]) 
 
 
 def _plot(history: list[dict], path: Path, title: str) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,10 +141,7 @@ def _plot(history: list[dict], path: Path, title: str) -> None:
     right.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    write_bytes_atomic(path, buffer.getvalue())
+    save_figure(figure, path)
 
 
 def fit(corpus: Corpus, config, outdir: str | Path, *, resume: bool = False, teacher_dir: str | None = None) -> dict:
@@ -150,27 +186,9 @@ def fit(corpus: Corpus, config, outdir: str | Path, *, resume: bool = False, tea
     n_steps = steps_per_epoch(config, len(train_split.labels))
     optimizer = make_optimizer(config, n_steps)
     state = (params, stats, optimizer.init(params))
-    history: list[dict] = []
-    best = {"accuracy": -1.0, "epoch": 0}
-    if resume:
-        saved = model_folder.read_config(out, flag="--resume")
-        if saved["train"] != document["train"]:
-            differing = sorted(key for key in document["train"] if saved["train"].get(key) != document["train"][key])
-            raise BadInputError(
-                f"{out / model_folder.CONFIG}: --resume: the run was started with other settings "
-                f"({', '.join(differing) or 'keys'} differ); expected the same flags as the interrupted run"
-            )
-        if (out / model_folder.CHECKPOINT).is_file() and (out / model_folder.CHECKPOINT_STATE).is_file():
-            progress = json.loads((out / model_folder.CHECKPOINT_STATE).read_text())
-            checkpoint = out / model_folder.CHECKPOINT
-            state = restore_state(state, load_npz(checkpoint), file=str(checkpoint))
-            history, best = progress["history"], progress["best"]
-            log.info("resuming %s after epoch %d of %d", out, len(history), config.epochs)
-        else:
-            log.info("%s: no epoch had finished; training starts again from epoch 1", out)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / model_folder.CONFIG, document)
+    state, history, best = start_or_resume(
+        out, document, state, resume=resume, best={"accuracy": -1.0, "epoch": 0}, epochs=config.epochs
+    )
     log.info(
         "training BC-ResNet-%g (%d parameters) on %d clips, %d classes, %d epochs of %d steps",
         config.width, count_parameters(model), len(train_split.labels), len(classes), config.epochs, n_steps,

@@ -11,7 +11,6 @@ The recipe is the trainer's (SGD with momentum, weight decay, warm-up and cosine
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import replace
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.inputs.errors import BadInputError
-from selection.inputs.write import write_bytes_atomic, write_json_atomic
+from selection.inputs.write import write_json_atomic
 from selection.kws import folder as model_folder
-from selection.kws.fit import load_npz, save_npz
+from selection.kws.fit import load_npz, save_figure, save_npz, start_or_resume
 
 log = logging.getLogger("dataperf")
 KIND = "embedding-student"
@@ -36,8 +34,6 @@ def explained_variance(targets: np.ndarray, outputs: np.ndarray) -> float:
 
 
 def _plot(history: list[dict], path: Path, title: str) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,26 +49,15 @@ def _plot(history: list[dict], path: Path, title: str) -> None:
     axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    write_bytes_atomic(path, buffer.getvalue())
+    save_figure(figure, path)
 
 
-def _predict_all(predict, params, stats, waves: np.ndarray, *, batch_size: int) -> np.ndarray:
-    """The student's outputs for ``waves`` in fixed-size batches (the last padded, then cut)."""
-    import jax
+def _outputs(predict, params, stats, waves: np.ndarray, *, batch_size: int) -> np.ndarray:
+    """The student's outputs for ``waves`` (:func:`selection.kws.train.predict_split`; no labels, no noise)."""
+    from selection.kws.train import predict_split
 
-    labels = np.zeros(batch_size, dtype=np.int32)
-    parts = []
-    for start in range(0, len(waves), batch_size):
-        chunk = waves[start : start + batch_size]
-        size = len(chunk)
-        if size < batch_size:
-            chunk = np.concatenate([chunk, np.zeros((batch_size - size, chunk.shape[1]), chunk.dtype)])
-        outputs, _ = predict(params, stats, chunk, labels, np.zeros((0, 16000), np.float32), jax.random.key(0))
-        parts.append(np.asarray(outputs)[:size])
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    labels, noise = np.zeros(len(waves), dtype=np.int32), np.zeros((0, 16000), np.float32)
+    return predict_split(predict, params, stats, waves, labels, noise, batch_size=batch_size, seed=0)[0]
 
 
 def fit_student(
@@ -119,25 +104,9 @@ def fit_student(
     n_steps = steps_per_epoch(config, len(waves))
     optimizer = make_optimizer(config, n_steps)
     state = (params, stats, optimizer.init(params))
-    history: list[dict] = []
-    best = {"mse": float("inf"), "epoch": 0}
-    if resume:
-        saved = model_folder.read_config(out, flag="--resume")
-        if saved.get("train") != document["train"] or saved.get("recipe") != recipe:
-            raise BadInputError(
-                f"{out / model_folder.CONFIG}: --resume: the run was started with other settings; expected the "
-                "same flags as the interrupted run"
-            )
-        if (out / model_folder.CHECKPOINT).is_file() and (out / model_folder.CHECKPOINT_STATE).is_file():
-            progress = json.loads((out / model_folder.CHECKPOINT_STATE).read_text())
-            state = restore_state(
-                state, load_npz(out / model_folder.CHECKPOINT), file=str(out / model_folder.CHECKPOINT)
-            )
-            history, best = progress["history"], progress["best"]
-            log.info("resuming %s after epoch %d of %d", out, len(history), config.epochs)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / model_folder.CONFIG, document)
+    state, history, best = start_or_resume(
+        out, document, state, resume=resume, best={"mse": float("inf"), "epoch": 0}, epochs=config.epochs
+    )
     log.info(
         "training a BC-ResNet-%g student (%d parameters) on %d clips to regress %d values, %d epochs of %d steps",
         config.width, count_parameters(model), len(waves), config.outputs, config.epochs, n_steps,
@@ -159,7 +128,7 @@ def fit_student(
                 bar.set_postfix(mse=f"{float(losses[-1]):.4f}")
         jax.block_until_ready(state)
         train_seconds = time.perf_counter() - epoch_started
-        outputs = _predict_all(predict, state[0], state[1], validation_waves, batch_size=config.batch_size)
+        outputs = _outputs(predict, state[0], state[1], validation_waves, batch_size=config.batch_size)
         validation_mse = float(np.mean((outputs - validation_targets) ** 2))
         entry = {
             "epoch": epoch + 1,
@@ -187,7 +156,7 @@ def fit_student(
     scale = float(recipe["target_scale"])
     for name in ("validation", "test"):
         split_waves, split_targets = splits[name]
-        outputs = _predict_all(predict, params, stats, split_waves, batch_size=config.batch_size)
+        outputs = _outputs(predict, params, stats, split_waves, batch_size=config.batch_size)
         held_out[name] = {
             "clips": int(len(split_waves)),
             "mse": float(np.mean((outputs - split_targets) ** 2)) * scale**2,
