@@ -312,3 +312,51 @@ def test_a_pick_beyond_the_spread_of_harm_is_never_ok():
     decisions = judged(evidence, effects)
     assert decisions[3] == ("suspect", ["estimated effect"])
     assert all(decision == ("ok", []) for index, decision in enumerate(decisions) if index != 3)
+
+
+def test_a_pool_too_small_to_separate_effects_gets_a_warning_instead_of_verdicts(workspace: Path, capsys):
+    """A researcher's handful of recordings per word: the first line says the figures mean nothing, no clip is
+    judged, the page carries the warning, and --repair writes nothing it cannot justify."""
+    import yaml
+
+    allowed = yaml.safe_load((workspace / "allowed_training_set.yaml").read_text())
+    small = {"targets": {w: ids[:6] for w, ids in allowed["targets"].items()}, "nontargets": allowed["nontargets"][:30]}
+    (workspace / "allowed_training_set.yaml").write_text(yaml.safe_dump(small))
+    picked = {"targets": {w: ids[:2] for w, ids in small["targets"].items()}, "nontargets": small["nontargets"][:8]}
+    (workspace / "train.json").write_text(json.dumps(picked))
+    done = run_cli(*explain_args(workspace, "--repair", "2"))
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("WARNING: too small to judge") and "fewer than 5" in first
+    report = read_json(workspace / "explain.json")
+    assert report["limits"] == first.removeprefix("WARNING: ")
+    assert {clip["verdict"] for clip in report["clips"]} == {"not judged"} and report["advice"] == []
+    assert report["repair"]["skipped"].startswith("no repair") and not (workspace / "repaired_train.json").exists()
+    assert "too small to judge" in (workspace / "explain.html").read_text()
+
+
+def test_a_badly_cut_pick_that_its_neighbours_vouch_for_is_called_badly_cut(corpus: Path):
+    """Badly cut clips of every word sit together, so neighbour labels vouch for them; the typicality evidence
+    (direction and strength against the word's own clips, no other clip's label) still names them."""
+    from selection.datasets.faults import BADLY_CUT
+
+    experiment = load_experiment(corpus, config=corpus / "dataperf_speech_config.yaml", with_eval=False)
+    faults = read_pool_faults(corpus)
+    picked = experiment.select("clean_coverage", SIZE)
+    chosen = {c for ids in picked["targets"].values() for c in ids}
+    targets = {word: list(ids) for word, ids in picked["targets"].items()}
+    planted = []
+    for word, ids in targets.items():
+        cut = [c for c in experiment.allowed["targets"][word] if faults.get(c) in BADLY_CUT and c not in chosen]
+        if cut and len(ids) > 1:
+            ids[0] = cut[0]
+            planted.append(cut[0])
+    assert len(planted) >= 2
+    report = experiment.explain({"targets": targets, "nontargets": picked["nontargets"]}, limit=SIZE)
+    verdicts = {clip["id"]: clip for clip in report["clips"]}
+    assert all(verdicts[c]["verdict"] in ("badly cut?", "suspect") for c in planted)
+    cut = [verdicts[c] for c in planted if verdicts[c]["verdict"] == "badly cut?"]
+    assert all(set(c["decided_by"]) <= {"off its word's centre", "weak vector"} and c["decided_by"] for c in cut)
+    assert all(any("typical clips" in r or "weaker" in r for r in c["reasons"]) for c in cut)
+    clean = [clip for clip in report["clips"] if clip["id"] not in faults]
+    assert sum(clip["verdict"] == "badly cut?" for clip in clean) <= 1

@@ -10,7 +10,7 @@ but its shape. Checked here, each against the report's own pool-only estimate (n
   in) and scores it;
 - **words with too few picks**: a target word with under half the average target word's picks (or
   none); the what-if gives it picks taken from the best-covered class;
-- **suspect picks**: their number and the estimate without them (dropping is not the same as replacing:
+- **suspect and badly cut picks**: their number and the estimate without them (dropping is not the same as replacing:
   ``--repair`` replaces);
 - **near-duplicates**: picks that repeat another pick (no estimate: replacing them is ``--repair``'s job).
 
@@ -149,17 +149,25 @@ def selection_advice(
                 ),
                 "effect": effect,
             })  # fmt: skip
-    suspects = verdicts.count("suspect")
-    if suspects:
+    suspects, badly_cut = verdicts.count("suspect"), verdicts.count("badly cut?")
+    if suspects or badly_cut:
         effect = None if without_suspects is None else round(float(without_suspects["score"] - full["score"]), 6)
+        parts = []
+        if suspects:
+            parts.append(f"{suspects} look mislabeled or harmful (verdict suspect)")
+        if badly_cut:
+            parts.append(f"{badly_cut} look badly cut (verdict badly cut?)")
         tail = ""
         if effect is not None:
             tail = f"; without them the estimate changes by {effect:+.4f}"
             if effect <= 0:
-                tail += " (dropping them loses picks; replace them instead: --repair)"
+                tail += (
+                    " (lower, because dropping them also loses what they cover and shrinks a budget the classifier "
+                    "needs; replace them instead: --repair)"
+                )
         items.append({
             "kind": "suspect picks",
-            "text": f"{suspects} of your {n} picks look mislabeled, badly cut or harmful (verdict suspect){tail}",
+            "text": f"of your {n} picks, {' and '.join(parts)}{tail}",
             "effect": effect,
         })  # fmt: skip
     redundant = verdicts.count("redundant")

@@ -18,7 +18,10 @@ from selection.diagnosis.evidence import NEIGHBOURS
 PALETTE = ("#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb", "#b06000", "#e52592", "#5f6368")
 NONTARGET_COLOUR = "#bdc1c6"
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; media-src data:"
-VERDICT_COLOURS = {"suspect": "#c5221f", "redundant": "#b06000", "ok": "#188038"}
+VERDICT_COLOURS = {"suspect": "#c5221f", "badly cut?": "#a142f4", "redundant": "#b06000", "ok": "#188038"}
+VERDICT_CLASSES = {
+    "suspect": "suspect", "badly cut?": "badly-cut", "redundant": "redundant", "ok": "ok", "not judged": "not-judged"
+}  # fmt: skip
 
 
 def _text(value) -> str:
@@ -79,10 +82,10 @@ def _map_svg(document: dict, colours: dict[str, str]) -> str:
         dots.append(f'<circle cx="{px}" cy="{py}" r="1.8" fill="{colours.get(word, "#000")}" fill-opacity="0.5"/>')
     for (x, y), clip in picks:
         px, py = place(x, y)
-        if clip["verdict"] == "suspect":
+        if clip["verdict"] in ("suspect", "badly cut?"):
             dots.append(f'<circle cx="{px}" cy="{py}" r="10" fill="none" stroke="#202124" stroke-width="2.5"/>')
         dots.append(
-            f'<circle class="pick {_text(clip["verdict"])}" cx="{px}" cy="{py}" r="5" '
+            f'<circle class="pick {VERDICT_CLASSES.get(clip["verdict"], "ok")}" cx="{px}" cy="{py}" r="5" '
             f'fill="{colours.get(clip["label"], "#000")}" stroke="#202124" stroke-width="1.5">'
             f"<title>#{clip['rank']} {_text(clip['id'])} ({_text(clip['label'])}, {_text(clip['verdict'])})</title>"
             "</circle>"
@@ -97,7 +100,7 @@ def _map_svg(document: dict, colours: dict[str, str]) -> str:
         f'aria-label="map of the pool">{"".join(dots)}</svg>'
         f"<p>{legend}</p><p><small>{_text(document['map']['method'])}; the axes show "
         f"{variance[0]:.0%} and {variance[1] if len(variance) > 1 else 0:.0%} of the variance. "
-        "Small dots: pool clips; large dots: picks; a wide ring marks a suspect pick.</small></p>"
+        "Small dots: pool clips; large dots: picks; a wide ring marks a suspect or badly cut pick.</small></p>"
     )
 
 
@@ -110,7 +113,8 @@ def _clip_rows(document: dict, audio: dict[str, str | None]) -> str:
             player = f'<audio controls preload="none" src="{uri}"></audio>' if uri else "<small>unreadable</small>"
         reasons = "".join(f"<li>{_text(reason)}</li>" for reason in clip["reasons"])
         rows.append(
-            f'<tr class="{_text(clip["verdict"])}" data-rank="{clip["rank"]}" data-clip="{_text(clip["id"])}">'
+            f'<tr class="{VERDICT_CLASSES.get(clip["verdict"], "ok")}" data-rank="{clip["rank"]}" '
+            f'data-clip="{_text(clip["id"])}">'
             f'<td>{clip["rank"]}</td><td class="id">{_text(clip["id"])}</td><td>{_text(clip["label"])}</td>'
             f'<td class="verdict">{_text(clip["verdict"])}</td><td>{_number(clip["effect"], signed=True)}</td>'
             f"<td>{clip['neighbour_agreement']:.0%}</td><td>{clip['own_probability']:.2f}</td>"
@@ -142,10 +146,12 @@ def render_page(document: dict, *, train_file: str, audio: dict[str, str | None]
     what_if = ""
     if document["without_suspects"]:
         what_if += (
-            f"<li>without the {document['without_suspects']['removed']} suspect picks: "
+            f"<li>without the {document['without_suspects']['removed']} flagged picks (suspect or badly cut?): "
             f"{document['without_suspects']['score']:.4f}</li>"
         )
-    if document["repair"]:
+    if document["repair"] and document["repair"].get("skipped"):
+        what_if += f"<li>{_text(document['repair']['skipped'])}</li>"
+    elif document["repair"]:
         repaired = document["repair"]
         swaps = "".join(
             f"<li>{_text(swap['removed'])} → {_text(swap['added']) if swap['added'] else 'kept (no better candidate)'}"
@@ -174,6 +180,7 @@ def render_page(document: dict, *, train_file: str, audio: dict[str, str | None]
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #202124; max-width: 90rem; }}
 .banner {{ padding: 0.6rem 1rem; border-radius: 4px; background: #e6f4ea; }}
 .banner.eval {{ background: #fce8e6; color: #a50e0e; font-weight: bold; }}
+.banner.limits {{ background: #fef7e0; color: #7a4f01; font-weight: bold; }}
 table {{ border-collapse: collapse; margin: 0.5rem 0 1rem; }}
 th, td {{ border-bottom: 1px solid #dadce0; padding: 0.3rem 0.6rem; text-align: right; vertical-align: top; }}
 td.id, td.why, th.left {{ text-align: left; }}
@@ -181,6 +188,7 @@ td.id {{ font-family: ui-monospace, monospace; font-size: 0.85rem; overflow-wrap
 td.why ul {{ margin: 0; padding-left: 1rem; font-size: 0.85rem; }}
 tr.suspect td.verdict {{ color: {VERDICT_COLOURS["suspect"]}; font-weight: bold; }}
 tr.redundant td.verdict {{ color: {VERDICT_COLOURS["redundant"]}; }}
+tr.badly-cut td.verdict {{ color: {VERDICT_COLOURS["badly cut?"]}; font-weight: bold; }}
 .key {{ margin-right: 0.8rem; white-space: nowrap; }}
 .swatch {{ display: inline-block; width: 0.8rem; height: 0.8rem; margin-right: 0.25rem; border-radius: 50%; }}
 small {{ color: #5f6368; }}
@@ -188,6 +196,7 @@ small {{ color: #5f6368; }}
 </head>
 <body>
 <h1>{_text(title)}</h1>
+{f'<p class="banner limits">{_text(document["limits"])}</p>' if document.get("limits") else ""}
 <p class="banner{" eval" if eval_mode else ""}">{_text(document["note"])}</p>
 <p>Selection <code>{_text(train_file)}</code>: {document["n_picks"]} picks,
 {_text(estimate["description"])}.</p>
@@ -198,7 +207,7 @@ small {{ color: #5f6368; }}
 macro F1 {estimate["macro_f1"]:.4f}, balanced accuracy {estimate["balanced_accuracy"]:.4f}</li>
 {what_if}
 </ul>
-<p>Verdicts: {tally["suspect"]} suspect, {tally["redundant"]} redundant, {tally["ok"]} ok.</p>
+<p>Verdicts: {", ".join(f"{tally.get(name, 0)} {name}" for name in VERDICT_CLASSES)}.</p>
 <h2>Picks, most harmful first</h2>
 <p><small>Effect: the estimate with every pick minus the estimate without this one (negative: the
 selection does better without it). Neighbours: the share of its {NEIGHBOURS} nearest pool clips with its label.

@@ -24,6 +24,16 @@ EVAL_MODE_NOTE = (
     "a selection algorithm may not use them"
 )
 POOL_MODE_NOTE = "against the allowed pool only: no eval data was read"
+VERDICTS = ("suspect", "badly cut?", "redundant", "ok", "not judged")
+# below this many scored clips in some class, or with every effect under half the last shown digit, the estimate
+# cannot separate one pick's effect from another's: the report says so and judges no clip
+MIN_SCORED_PER_CLASS = 5
+SMALLEST_EFFECT = 5e-5
+FLAGGED = ("suspect", "badly cut?")  # the picks "without the flagged picks" leaves out
+
+
+def _rounded(value: float) -> float | None:
+    return None if not np.isfinite(value) else round(float(value), 2)
 
 
 def _figures(results: dict | None) -> dict | None:
@@ -70,6 +80,16 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric
     if clip["predicted"] != label:
         sentence += f" and {clip['predicted']} {clip['predicted_probability']:.2f}"
     sentences.append(sentence)
+    off_centre, weakness = clip["off_centre"], clip["weakness"]
+    if off_centre is not None and off_centre > 2:
+        sentences.append(
+            f"it points away from its word's typical clips: {off_centre:.1f} spreads beyond the median "
+            f"{'nontarget clip of its word' if clip['word'] != label else 'clip of ' + label} (badly cut clips do)"
+        )
+    if weakness is not None and weakness > 2:
+        sentences.append(
+            f"its vector is weaker than its word's clips by {weakness:.1f} spreads (mostly silence or a fragment?)"
+        )
     if clip["duplicate_of"] is not None:
         sentences.append(
             f"it is nearly the same as pick {clip['duplicate_of']} (distance {clip['duplicate_distance']:.2f}; "
@@ -103,6 +123,31 @@ def _document_of(rows: np.ndarray, pool, class_names: list[str]) -> dict:
 
     chosen = Pool(pool.matrix, pool.labels, pool.ids, class_names).to_training_set(rows)
     return {"targets": chosen.targets, "nontargets": chosen.nontargets}
+
+
+def estimate_limits(estimate, effects: np.ndarray) -> str | None:
+    """Why the estimate is too small to judge clips by (one sentence), or None when it is not.
+
+    The rule: in pool mode, fewer than :data:`MIN_SCORED_PER_CLASS` held-out clips of some class (a recall
+    then moves in steps of a fifth or more); in either mode, no pick whose leave-one-out effect reaches
+    :data:`SMALLEST_EFFECT`. (In eval mode the scored clips are the benchmark's own, whatever their number.)
+    """
+    counts = np.bincount(estimate.scored_on.labels, minlength=len(estimate.class_names))
+    scarce = [(name, int(n)) for name, n in zip(estimate.class_names, counts) if n < MIN_SCORED_PER_CLASS]
+    if scarce and estimate.mode == "pool":
+        listed = ", ".join(f"{name} {n}" for name, n in scarce[:4]) + (" ..." if len(scarce) > 4 else "")
+        return (
+            f"too small to judge: {len(estimate.scored_on.ids)} held-out pool clips are scored, and some words have "
+            "fewer than "
+            f"{MIN_SCORED_PER_CLASS} ({listed}); the effects are not meaningful and no pick is judged"
+        )
+    finite = effects[np.isfinite(effects)]
+    if len(finite) == 0 or np.all(np.abs(finite) < SMALLEST_EFFECT):
+        return (
+            f"too small to judge: leaving out any one pick changes the estimate by less than {SMALLEST_EFFECT:g}; "
+            "the effects are not meaningful and no pick is judged"
+        )
+    return None
 
 
 def _check_reportable(pool, rows: np.ndarray, *, against: str) -> None:
@@ -162,6 +207,7 @@ def explain_selection(
         ``repaired`` (a train.json document, or None) and ``map`` (the pool map's arrays).
     """
     from selection.inputs.rows import selection_rows
+    from selection.inputs.validation import clip_word
     from selection.scoring.provenance import harness
 
     timings = {}
@@ -192,8 +238,14 @@ def explain_selection(
     timings["leave_one_out"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    evidence = gather_evidence(pool.matrix, pool.labels, rows, len(class_names))
-    decisions = judged(evidence, effects)
+    from selection.inputs.formats import NONTARGET
+
+    evidence = gather_evidence(
+        pool.matrix, pool.labels, rows, len(class_names), pool_ids=pool.ids,
+        nontarget=class_names.index(NONTARGET) if NONTARGET in class_names else None,
+    )  # fmt: skip
+    limits = estimate_limits(estimate, effects)
+    decisions = judged(evidence, effects) if limits is None else [("not judged", [])] * len(rows)
     verdict = [decision for decision, _ in decisions]
     timings["evidence"] = time.perf_counter() - mark
 
@@ -206,6 +258,7 @@ def explain_selection(
             "rank": rank_of[index],
             "id": picked_ids[index],
             "label": class_names[pool.labels[rows[index]]],
+            "word": clip_word(picked_ids[index]),
             "verdict": verdict[index],
             "decided_by": decisions[index][1],
             "effect": None if np.isnan(effects[index]) else round(float(effects[index]), 6),
@@ -219,6 +272,8 @@ def explain_selection(
             "duplicate_distance": round(float(evidence.duplicate_distance[index]), 4)
             if evidence.duplicate_of[index] >= 0
             else None,
+            "off_centre": _rounded(evidence.off_centre[index]),
+            "weakness": _rounded(evidence.weakness[index]),
             "map": [round(float(v), 4) for v in mapped["picks"][index]],
         }
         clip["reasons"] = _reasons(
@@ -229,16 +284,18 @@ def explain_selection(
 
     mark = time.perf_counter()
     in_file_order = lambda trial: selection_rows(_document_of(trial, pool, class_names), pool)  # noqa: E731
-    suspects = [i for i in range(len(rows)) if verdict[i] == "suspect"]
+    suspects = [i for i in range(len(rows)) if verdict[i] in FLAGGED]
     kept = np.delete(rows, suspects)
     without_suspects = score_rows(estimate, pool, kept, n_jobs=n_jobs) if suspects else None
-    advice = selection_advice(
+    advice = [] if limits is not None else selection_advice(
         estimate, pool, rows, full=full, effects=effects, verdicts=verdict, without_suspects=without_suspects,
         in_file_order=in_file_order, n_jobs=n_jobs,
     )  # fmt: skip
     repaired = None
     repair_section = None
-    if repair_limit > 0:
+    if repair_limit > 0 and limits is not None:
+        repair_section = {"requested": repair_limit, "skipped": "no repair: " + limits.split(": ", 1)[1]}
+    elif repair_limit > 0:
         start, budget, moves = rows, repair_limit, []
         balance = next((item for item in advice if item["kind"] == "class balance"), None)
         if balance and balance["effect"] and balance["effect"] > 0 and balance["moved"] <= budget:
@@ -246,6 +303,7 @@ def explain_selection(
             moves = [{"moved": balance["moved"], "text": balance["text"], "effect": balance["effect"]}]
         present = {int(row): position for position, row in enumerate(start)}
         removable = [present[int(rows[i])] for i in order if verdict[i] == "suspect" and int(rows[i]) in present]
+        removable += [present[int(rows[i])] for i in order if verdict[i] == "badly cut?" and int(rows[i]) in present]
         removable += [present[int(rows[i])] for i in order if verdict[i] == "redundant" and int(rows[i]) in present]
         baseline = balance["_score"] if moves else full["score"]
         new_rows, swaps, _ = repair(
@@ -268,6 +326,7 @@ def explain_selection(
     document = {
         "mode": against,
         "note": EVAL_MODE_NOTE if against == "eval" else POOL_MODE_NOTE,
+        "limits": limits,
         "metric": estimate.metric,
         "seeds": estimate.seeds,
         "n_picks": len(rows),
@@ -277,7 +336,7 @@ def explain_selection(
             **_figures(full),
         },
         "advice": [{key: value for key, value in item.items() if not key.startswith("_")} for item in advice],
-        "verdicts": {name: tally.get(name, 0) for name in ("suspect", "redundant", "ok")},
+        "verdicts": {name: tally.get(name, 0) for name in VERDICTS},
         "effect_spread": round(harm_spread(effects), 6),
         "without_suspects": None
         if without_suspects is None
@@ -303,7 +362,8 @@ def explain_selection(
 def format_report(document: dict, *, top: int = 10) -> str:
     """A short table for stdout: the estimate, the verdicts, the most harmful picks."""
     estimate = document["estimate"]
-    lines = [
+    lines = [f"WARNING: {document['limits']}"] if document.get("limits") else []
+    lines += [
         document["note"],
         f"{document['metric']} {estimate['score']:.4f} ± {estimate['score_std']:.4f}: {estimate['description']}",
     ]
@@ -312,12 +372,14 @@ def format_report(document: dict, *, top: int = 10) -> str:
         lines += [f"  - {item['text']}" for item in document["advice"]]
     if document["without_suspects"]:
         lines.append(
-            f"without the {document['without_suspects']['removed']} suspect picks: "
+            f"without the {document['without_suspects']['removed']} flagged picks (suspect or badly cut?): "
             f"{document['without_suspects']['score']:.4f}"
         )
     tally = document["verdicts"]
-    lines.append(f"verdicts: {tally['suspect']} suspect, {tally['redundant']} redundant, {tally['ok']} ok")
-    if document["repair"]:
+    lines.append("verdicts: " + ", ".join(f"{tally.get(name, 0)} {name}" for name in VERDICTS))
+    if document["repair"] and document["repair"].get("skipped"):
+        lines.append(document["repair"]["skipped"])
+    elif document["repair"]:
         repaired = document["repair"]
         moved = sum(move["moved"] for move in repaired.get("class_moves", []))
         lines.append(

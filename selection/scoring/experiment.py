@@ -143,7 +143,8 @@ class Report(dict):
         tally = self["verdicts"]
         return (
             f"Report({self['mode']}: {self['metric']}={self['estimate']['score']:.4f}, {self['n_picks']} picks: "
-            f"{tally['suspect']} suspect, {tally['redundant']} redundant, {tally['ok']} ok)"
+            + ", ".join(f"{tally.get(name, 0)} {name}" for name in ("suspect", "badly cut?", "redundant", "ok"))
+            + ")"
         )
 
     def _repr_html_(self) -> str:
