@@ -168,7 +168,8 @@ def test_clean_coverage_picks_targets_only_where_most_neighbours_share_their_wor
     labels += [1] * 7 + [0] * 4
     matrix, labels = np.concatenate(parts), np.array(labels)
     mixed = np.arange(len(labels) - 11, len(labels) - 4)
-    settings = {"seed": 0, "pca_dims": 16, "neighbours": 10, "min_agreement": 0.5}
+    # the agreement test alone (the off-centre test, off here, also leaves out one of target 2's 30 clean clips)
+    settings = {"seed": 0, "pca_dims": 16, "neighbours": 10, "min_agreement": 0.5, "max_off_centre": 0}
     _, kept, trusted = _cleaned_view(matrix, labels, **settings)
     assert np.isin(mixed, kept[1]).all()  # they still shape the clustering
     assert not trusted[mixed].any() and (trusted & (labels == 1)).sum() == 30 and (trusted & (labels == 2)).sum() == 30
@@ -177,7 +178,9 @@ def test_clean_coverage_picks_targets_only_where_most_neighbours_share_their_wor
     assert (none_pass & (labels == 1)).sum() == 37
 
     def picks(**settings):
-        return select_clean_coverage(matrix, labels, 30, seed=0, pca_dims=16, nontarget_fraction=0.2, **settings)
+        return select_clean_coverage(
+            matrix, labels, 30, seed=0, pca_dims=16, nontarget_fraction=0.2, max_off_centre=0, **settings
+        )
 
     assert np.isin(picks(min_target_agreement=0.5), mixed).any()
     chosen = picks()
@@ -185,6 +188,32 @@ def test_clean_coverage_picks_targets_only_where_most_neighbours_share_their_wor
         not np.isin(chosen, mixed).any()
         and (labels[chosen] == 1).sum() == (labels[picks(min_target_agreement=0.5)] == 1).sum()
     )
+
+
+def test_clean_coverage_does_not_pick_target_clips_that_point_away_from_their_word():
+    """Twelve badly cut clips of target 1 sit together away from its word's clips: their neighbours are each other,
+    so every agreement test passes them, but the report's off-centre evidence does not, and neither do the picks."""
+    from selection.diagnosis.evidence import off_centre_scores
+    from selection.implementations.coverage_selection import _cleaned_view, select_clean_coverage
+
+    rng = np.random.default_rng(1)
+    parts, labels, _ = _word_clusters(rng)
+    parts.append(rng.normal(0, 3, 24) + rng.normal(0, 0.3, (12, 24)))
+    labels += [1] * 12
+    matrix, labels = np.concatenate(parts), np.array(labels)
+    cut = np.arange(len(labels) - 12, len(labels))
+    settings = {"seed": 0, "pca_dims": 16, "neighbours": 10, "min_agreement": 0.5}
+    space, kept, trusted = _cleaned_view(matrix, labels, **settings)
+    word = np.flatnonzero(labels == 1)
+    assert (off_centre_scores(space[word])[np.isin(word, cut)] > 3).all()
+    assert np.isin(cut, kept[1]).all() and not trusted[cut].any()
+    assert _cleaned_view(matrix, labels, **settings, max_off_centre=0)[2][cut].all()  # 0 turns the test off
+
+    def picks(**extra):
+        return select_clean_coverage(matrix, labels, 30, seed=0, pca_dims=16, nontarget_fraction=0.2, **extra)
+
+    assert np.isin(picks(max_off_centre=0), cut).any()
+    assert not np.isin(picks(), cut).any()
 
 
 def _noisy_pool(tmp_path, n_wrong: int):

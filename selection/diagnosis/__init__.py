@@ -7,7 +7,8 @@ module              job
                     eval set) and the frozen classifier's score there, with every pick
                     and with each pick left out
 ``evidence``        what needs no eval data: nearest pool neighbours' labels, the
-                    out-of-fold probability of a clip's own label, near-duplicate picks;
+                    out-of-fold probability of a clip's own label, near-duplicate picks,
+                    typicality against the word's clips (badly cut evidence);
                     one verdict per clip
 ``repair``          suspect or redundant picks swapped for better unpicked pool clips
 ``projection``      the pool's 2-D map (PCA fitted on a representative sample)

@@ -184,6 +184,18 @@ def _robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (values - median) / max(spread, 1e-12)
 
 
+def off_centre_scores(view: np.ndarray) -> np.ndarray:
+    """Robust z of one minus each row's cosine to the rows' mean direction (rows of one word, each of length 1).
+
+    The report's and the default algorithm's badly cut evidence: a clean clip is near 0, a clip that
+    points away from its word's clips far above it; no other clip's label is used.
+    """
+    centre = view.mean(axis=0)
+    centre = centre / (np.linalg.norm(centre) + 1e-12)
+    distance = 1.0 - view @ centre
+    return _robust_z(distance, distance)
+
+
 def word_groups(pool_labels: np.ndarray, words: np.ndarray, nontarget: int | None) -> np.ndarray:
     """Each pool clip's word group: its label for a target, ``-1 - k`` for the k-th nontarget word."""
     groups = pool_labels.astype(np.int64).copy()
@@ -229,13 +241,11 @@ def typicality(
     for group, clips in members.items():
         view = pca.transform(matrix[clips].astype(np.float64))
         view /= np.linalg.norm(view, axis=1, keepdims=True) + 1e-12
-        centre = view.mean(axis=0)
-        centre /= np.linalg.norm(centre) + 1e-12
-        distance = 1.0 - view @ centre
+        scores = off_centre_scores(view)
         strength = -np.log(np.linalg.norm(matrix[clips].astype(np.float64), axis=1) + 1e-12)
         position = np.searchsorted(clips, rows[groups[rows] == group])
         mine = groups[rows] == group
-        off_centre[mine] = _robust_z(distance[position], distance)
+        off_centre[mine] = scores[position]
         weakness[mine] = _robust_z(strength[position], strength)
     return off_centre, weakness
 

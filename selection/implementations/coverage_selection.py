@@ -17,7 +17,11 @@ representatives that cover each class.
    - a target clip is *picked* (step 4) only when at least ``coverage_min_target_agreement``
      (default 0.7) of its neighbours share its label. A clip cut into a neighbouring word sits
      between the two words, often with about half of its neighbours still its own word's.
-     Such clips still shape the clustering, so the picks keep the target word's spread.
+     Such clips still shape the clustering, so the picks keep the target word's spread;
+   - nor is a target clip picked when it points away from its word's clips: one minus its cosine to
+     the word's mean direction (in this view) more than ``coverage_max_off_centre`` (default 3; 0
+     turns the test off) robust spreads above the word's median, the per-clip report's ``badly
+     cut?`` evidence. Badly cut clips sit together, so their neighbours can vouch for them.
 
    A class that a test would leave empty keeps what the looser test kept.
 3. Budget: ``coverage_nontarget_fraction`` of the budget goes to nontargets, the rest is
@@ -47,6 +51,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from selection.diagnosis.evidence import TYPICAL_MIN_CLIPS, off_centre_scores
 from selection.implementations.random_selection import pick_per_class
 from selection.inputs.validation import clip_word
 from selection.selection import TrainingSet, TrainingSetSelection
@@ -112,6 +117,7 @@ def select_clean_coverage(
     words: np.ndarray | None = None,
     min_word_neighbours: int = 1,
     min_target_agreement: float = 0.7,
+    max_off_centre: float = 3.0,
 ) -> np.ndarray:
     """Row indices of a cleaned, class-covering selection of at most ``budget`` rows.
 
@@ -122,7 +128,7 @@ def select_clean_coverage(
         Class ids; 0 is nontarget.
     budget : int
     seed : int
-    pca_dims, neighbours, min_agreement, nontarget_fraction, min_word_neighbours, min_target_agreement
+    pca_dims, neighbours, min_agreement, nontarget_fraction, min_word_neighbours, min_target_agreement, max_off_centre
         See the module docstring.
     words : ndarray of shape (N,), optional
         Each clip's word (the first component of its ID); without it the nontarget word test is skipped.
@@ -134,6 +140,7 @@ def select_clean_coverage(
     space, kept, trusted = _cleaned_view(
         matrix, labels, seed=seed, pca_dims=pca_dims, neighbours=neighbours, min_agreement=min_agreement,
         words=words, min_word_neighbours=min_word_neighbours, min_target_agreement=min_target_agreement,
+        max_off_centre=max_off_centre,
     )  # fmt: skip
     return _covering_picks(space, kept, trusted, budget, nontarget_fraction, seed=seed)
 
@@ -149,6 +156,7 @@ def _cleaned_view(
     words: np.ndarray | None = None,
     min_word_neighbours: int = 1,
     min_target_agreement: float = 0.7,
+    max_off_centre: float = 3.0,
 ) -> tuple[np.ndarray, dict, np.ndarray]:
     """Steps 1-2: the normalized PCA space, each class's rows that pass the cleaning, and a mask
     of shape (N,) of the kept rows that representatives may be drawn from (trusted).
@@ -176,6 +184,11 @@ def _cleaned_view(
             if own_word.any():
                 kept[label] = members[own_word]
         strict = agreement[kept[label]] >= max(min_agreement, min_target_agreement)
+        if label != 0 and max_off_centre > 0 and len(members) >= TYPICAL_MIN_CLIPS:
+            # the per-clip report's badly cut evidence: off the word's direction by more than max_off_centre spreads
+            typical = (off_centre_scores(space[members]) <= max_off_centre)[np.searchsorted(members, kept[label])]
+            if (strict & typical).any():
+                strict = strict & typical
         trusted[kept[label][strict] if label != 0 and strict.any() else kept[label]] = True
     return space, kept, trusted
 
@@ -207,6 +220,7 @@ def choose_nontarget_fraction(
     words: np.ndarray | None = None,
     min_word_neighbours: int = 1,
     min_target_agreement: float = 0.7,
+    max_off_centre: float = 3.0,
 ) -> tuple[float, dict[float, float]]:
     """The nontarget fraction whose selection scores best on a held-out part of the pool.
 
@@ -235,6 +249,7 @@ def choose_nontarget_fraction(
         matrix[fit_rows], labels[fit_rows], seed=seed, pca_dims=pca_dims, neighbours=neighbours,
         min_agreement=min_agreement, words=None if words is None else words[fit_rows],
         min_word_neighbours=min_word_neighbours, min_target_agreement=min_target_agreement,
+        max_off_centre=max_off_centre,
     )  # fmt: skip
     n_classes = int(labels.max()) + 1
     scores: dict[float, float] = {}
@@ -268,6 +283,7 @@ class CleanCoverageSelection(TrainingSetSelection):
             "min_agreement": float(self.config.get("coverage_min_agreement", 0.5)),
             "min_word_neighbours": int(self.config.get("coverage_min_word_neighbours", 1)),
             "min_target_agreement": float(self.config.get("coverage_min_target_agreement", 0.7)),
+            "max_off_centre": float(self.config.get("coverage_max_off_centre", 3.0)),
             "words": np.array([clip_word(clip_id) for clip_id in self.pool.ids]),
         }
         fraction = self.config.get("coverage_nontarget_fraction")
