@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -215,10 +214,15 @@ def test_the_page_in_a_real_browser_has_players_and_the_json_ranking(workspace: 
     report = read_json(workspace / "explain.json")
     with headless_chromium() as browser:
         browser.get((workspace / "explain.html").as_uri())
-        time.sleep(0.5)
         assert browser.title == "Per-clip report (allowed pool only)"
         rows = browser.find_elements(By.CSS_SELECTOR, "#clips tbody tr")
         assert [row.get_attribute("data-clip") for row in rows] == [clip["id"] for clip in report["clips"]]
+        ids = [row.find_element(By.CSS_SELECTOR, "td.id") for row in rows]
+        assert [cell.text.replace("\n", "") for cell in ids] == [clip["id"] for clip in report["clips"]]
+        # a clip ID breaks after its "/" if anywhere, never inside a name: each name is one line box
+        names = browser.find_elements(By.CSS_SELECTOR, "td.id span.name")
+        assert len(names) == 2 * SIZE
+        assert all(browser.execute_script("return arguments[0].getClientRects().length", n) == 1 for n in names)
         assert [row.find_element(By.CSS_SELECTOR, "td.verdict").text for row in rows] == [
             clip["verdict"] for clip in report["clips"]
         ]

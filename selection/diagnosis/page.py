@@ -31,6 +31,12 @@ def _text(value) -> str:
     return html.escape(visible(str(value)), quote=True)
 
 
+def _clip_id(clip_id: str) -> str:
+    """A clip ID that may break after a ``/`` and nowhere else: each component is kept on one line."""
+    parts = [f'<span class="name">{_text(part)}</span>' for part in str(clip_id).split("/")]
+    return "/<wbr>".join(parts)
+
+
 def _number(value, digits: int = 4, signed: bool = False) -> str:
     if value is None:
         return "n/a"
@@ -115,7 +121,7 @@ def _clip_rows(document: dict, audio: dict[str, str | None]) -> str:
         rows.append(
             f'<tr class="{VERDICT_CLASSES.get(clip["verdict"], "ok")}" data-rank="{clip["rank"]}" '
             f'data-clip="{_text(clip["id"])}">'
-            f'<td>{clip["rank"]}</td><td class="id">{_text(clip["id"])}</td><td>{_text(clip["label"])}</td>'
+            f'<td>{clip["rank"]}</td><td class="id">{_clip_id(clip["id"])}</td><td>{_text(clip["label"])}</td>'
             f'<td class="verdict">{_text(clip["verdict"])}</td><td>{_number(clip["effect"], signed=True)}</td>'
             f"<td>{clip['neighbour_agreement']:.0%}</td><td>{clip['own_probability']:.2f}</td>"
             f'<td class="why"><ul>{reasons}</ul></td>' + (f"<td>{player}</td>" if audio else "") + "</tr>"
@@ -184,7 +190,8 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #202124; max-wi
 table {{ border-collapse: collapse; margin: 0.5rem 0 1rem; }}
 th, td {{ border-bottom: 1px solid #dadce0; padding: 0.3rem 0.6rem; text-align: right; vertical-align: top; }}
 td.id, td.why, th.left {{ text-align: left; }}
-td.id {{ font-family: ui-monospace, monospace; font-size: 0.85rem; overflow-wrap: anywhere; max-width: 22rem; }}
+td.id {{ font-family: ui-monospace, monospace; font-size: 0.85rem; }}
+td.id .name, td.verdict {{ white-space: nowrap; }}
 td.why ul {{ margin: 0; padding-left: 1rem; font-size: 0.85rem; }}
 tr.suspect td.verdict {{ color: {VERDICT_COLOURS["suspect"]}; font-weight: bold; }}
 tr.redundant td.verdict {{ color: {VERDICT_COLOURS["redundant"]}; }}
@@ -207,7 +214,7 @@ small {{ color: #5f6368; }}
 macro F1 {estimate["macro_f1"]:.4f}, balanced accuracy {estimate["balanced_accuracy"]:.4f}</li>
 {what_if}
 </ul>
-<p>Verdicts: {", ".join(f"{tally.get(name, 0)} {name}" for name in VERDICT_CLASSES)}.</p>
+<p>Verdicts: {", ".join(f"{tally.get(n, 0)} {n}" for n in VERDICT_CLASSES if n != "not judged" or tally.get(n))}.</p>
 <h2>Picks, most harmful first</h2>
 <p><small>Effect: the estimate with every pick minus the estimate without this one (negative: the
 selection does better without it). Neighbours: the share of its {NEIGHBOURS} nearest pool clips with its label.

@@ -376,7 +376,8 @@ def format_report(document: dict, *, top: int = 10) -> str:
             f"{document['without_suspects']['score']:.4f}"
         )
     tally = document["verdicts"]
-    lines.append("verdicts: " + ", ".join(f"{tally.get(name, 0)} {name}" for name in VERDICTS))
+    shown = [name for name in VERDICTS if name != "not judged" or tally.get(name)]
+    lines.append("verdicts: " + ", ".join(f"{tally.get(name, 0)} {name}" for name in shown))
     if document["repair"] and document["repair"].get("skipped"):
         lines.append(document["repair"]["skipped"])
     elif document["repair"]:

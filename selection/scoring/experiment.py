@@ -144,6 +144,7 @@ class Report(dict):
         return (
             f"Report({self['mode']}: {self['metric']}={self['estimate']['score']:.4f}, {self['n_picks']} picks: "
             + ", ".join(f"{tally.get(name, 0)} {name}" for name in ("suspect", "badly cut?", "redundant", "ok"))
+            + (f", {tally['not judged']} not judged" if tally.get("not judged") else "")
             + ")"
         )
 
