@@ -12,9 +12,11 @@ The command itself is :func:`selection.evaluate.evaluate`; this file keeps the b
 from __future__ import annotations
 
 if __name__ == "__main__":
-    from selection.cli import exit_quietly_on_ctrl_c, skip_optional_imports
+    from selection.interrupt import exit_quietly_on_ctrl_c  # first: standard library only
 
     exit_quietly_on_ctrl_c()
+    from selection.cli import skip_optional_imports
+
     skip_optional_imports("pandas")
 
 from selection.cli import run_command

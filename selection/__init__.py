@@ -9,7 +9,15 @@ numpy, pyarrow or scikit-learn until it is used::
     experiment.score(picked).score
 """
 
-from selection.version import __version__
+import sys as _sys
+
+from selection.interrupt import exit_quietly_on_ctrl_c as _exit_quietly_on_ctrl_c
+from selection.interrupt import running_as_a_command as _running_as_a_command
+
+if _running_as_a_command(_sys.argv):  # Ctrl-C during the command's imports: one line (selection.interrupt)
+    _exit_quietly_on_ctrl_c()
+
+from selection.version import __version__  # noqa: E402
 
 __all__ = ["Experiment", "Report", "Results", "Selection", "load_experiment", "__version__"]
 _API = ("Experiment", "Report", "Results", "Selection", "load_experiment")

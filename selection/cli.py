@@ -28,36 +28,16 @@ from collections.abc import Callable
 from typing import Any
 
 from selection.inputs.errors import BadInputError
+from selection.interrupt import EXIT_INTERRUPTED, exit_quietly_on_ctrl_c  # noqa: F401 (the entry points' import)
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 MAX_LINE = 1000
 HELP_FLAGS = ("-h", "--help")
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE, errno.ENFILE}
-
-
-def exit_quietly_on_ctrl_c() -> None:
-    """Until :func:`run_command` starts, Ctrl-C ends the process with one line and exit 130.
-
-    Entry points call this before their heavy imports: an interrupt there would
-    otherwise print a long traceback. Nothing has been written at that point.
-    """
-
-    def interrupted(signum, frame) -> None:
-        try:
-            sys.stderr.write("interrupted: no output was written\n")
-            sys.stderr.flush()
-        finally:
-            os._exit(EXIT_INTERRUPTED)
-
-    try:
-        signal.signal(signal.SIGINT, interrupted)
-    except ValueError:
-        pass  # not the main thread
 
 
 class _ImportBlocker:

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +80,11 @@ def test_check_gives_evaluates_one_line_errors(experiment_dir: Path):
 
 def test_select_takes_a_shipped_name_a_module_class_or_a_class(experiment_dir: Path):
     experiment = load_experiment(experiment_dir, config={"eval_random_seeds": [5, 69, 98]})
-    started = time.perf_counter()
     for algorithm in ("random", "selection.implementations.random_selection:RandomSelection", FirstClips):
         picked = experiment.select(algorithm, 12)
         assert 0 < picked.size <= 12 and picked.seconds >= 0
         results = experiment.score(picked, limit=12)
         assert 0 <= results.score <= 1 and results["n_train"] == picked.size
-    assert time.perf_counter() - started < 30
     first = experiment.select(FirstClips, 12)
     assert first["nontargets"] == [clip["ID"] for clip in experiment.embeddings["nontargets"][:3]]
     with pytest.raises(BadInputError, match="unknown algorithm"):
@@ -195,5 +192,5 @@ def test_the_package_has_no_import_cycle():
             visit(module, [])
     assert cycles == []
     top = sorted(path.name for path in (REPO / "selection").iterdir() if not path.name.startswith(("_", ".")))
-    # 13 commands (entrypoint included), the plugin API (3), 8 subpackages, cli, progress, version
-    assert len(top) <= 27, top
+    # 13 commands (entrypoint included), the plugin API (3), 8 subpackages, cli, interrupt, progress, version
+    assert len(top) <= 28, top

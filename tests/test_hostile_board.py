@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import unicodedata
 from pathlib import Path
 
@@ -185,7 +184,6 @@ def test_the_hostile_page_in_a_real_browser(board: Path):
 
     with headless_chromium() as browser:
         browser.get((board / "leaderboard.html").as_uri())
-        time.sleep(0.5)
         assert browser.title == "dataperf-speech leaderboard"
         assert browser.find_elements(By.TAG_NAME, "img") == []
         assert console_errors(browser) == []
@@ -248,14 +246,12 @@ def test_results_are_never_written_through_a_link(hostile: Path, tmp_path: Path)
     ],
 )
 def test_bad_organiser_flags_are_one_line_errors(hostile: Path, tmp_path: Path, flags, fragment):
-    started = time.monotonic()
     done = run_cli(
         "-m", "selection.leaderboard", "--submissions", str(hostile / "submissions"),
         "--data_dir", str(hostile / "data"), "--outdir", str(tmp_path / "board"),
         "--config_file", str(hostile / "config.yaml"), *flags,
     )  # fmt: skip
     assert_clean_failure(done, fragment)
-    assert time.monotonic() - started < 30
     assert not (tmp_path / "board").exists()
 
 
@@ -278,7 +274,6 @@ def test_a_server_that_is_not_dask_stops_the_board_within_the_timeout(hostile: P
             pass
 
     threading.Thread(target=accept, daemon=True).start()
-    started = time.monotonic()
     try:
         done = run_cli(
             "-m", "selection.leaderboard", "--submissions", str(hostile / "submissions"),
@@ -290,8 +285,7 @@ def test_a_server_that_is_not_dask_stops_the_board_within_the_timeout(hostile: P
         server.close()
         for connection in held:
             connection.close()
-    assert time.monotonic() - started < 40
-    assert_clean_failure(done, "--scheduler", "did not answer as a Dask scheduler")
+    assert_clean_failure(done, "--scheduler", "did not answer as a Dask scheduler")  # its --timeout, not the server
 
 
 # --- submit -----------------------------------------------------------------------------------------------

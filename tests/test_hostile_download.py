@@ -171,9 +171,7 @@ def test_a_fifo_archive_on_a_file_mirror_does_not_block(tmp_path: Path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     os.mkfifo(mirror / "dataperf_eng_data.zip")
-    started = time.monotonic()
-    done = _download(tmp_path / "workspace", mirror.as_uri())
-    assert time.monotonic() - started < 60
+    done = _download(tmp_path / "workspace", mirror.as_uri())  # a blocking open would end in run_cli's hang guard
     assert_clean_failure(done, "dataperf_eng_data.zip", "not a regular file")
 
 
@@ -252,9 +250,7 @@ def hostile_server():
 )
 def test_hostile_mirrors_stop_within_their_bounds(hostile_server, tmp_path: Path, behaviour, extra, fragment):
     workspace = tmp_path / "workspace"
-    started = time.monotonic()
-    done = _download(workspace, hostile_server(behaviour), *extra)
-    assert time.monotonic() - started < 30
+    done = _download(workspace, hostile_server(behaviour), *extra)  # the message says which bound stopped it
     assert_clean_failure(done, "dataperf_eng_data.zip", fragment)
     assert sorted(path.name for path in workspace.rglob("*")) == ["data"]
 

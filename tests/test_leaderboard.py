@@ -345,9 +345,7 @@ def test_a_worker_killed_mid_board(organiser: Path, local_board: Path, cluster, 
 
 
 def test_an_unreachable_scheduler_is_the_organisers_error(organiser: Path, tmp_path: Path):
-    started = time.monotonic()
     done = _run_board(organiser, tmp_path / "board", "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--timeout", "1")
-    assert time.monotonic() - started < 60
     assert_clean_failure(done, "--scheduler", "did not answer")
     assert not (tmp_path / "board").exists()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import REPO, eval_args, run_cli, select_args, write_config
@@ -105,14 +104,14 @@ def test_readme_puts_the_participants_guide_first_and_the_quick_start_is_two_com
 
 
 def test_ctrl_c_timing_guard_is_cheap():
-    started = time.monotonic()
+    """Cheap by what it imports (nothing heavy), not by a wall-clock bound a loaded machine could break."""
     done = subprocess.run(
         [sys.executable, "-c", "from selection.cli import exit_quietly_on_ctrl_c; exit_quietly_on_ctrl_c()"],
         cwd=REPO,
         capture_output=True,
         env={"PYTHONPATH": str(REPO)},
     )
-    assert done.returncode == 0 and time.monotonic() - started < 5
+    assert done.returncode == 0, done.stderr
     assert (
         "numpy"
         not in subprocess.run(

@@ -363,14 +363,42 @@ def test_results_written_then_stdout_fails_is_success(selected: Path, stdout: st
     assert read_json(selected / "results.json")["n_train"] > 0
 
 
-def test_ctrl_c_during_imports_is_one_line(selected: Path):
+PAUSE_AT_NUMPY = """
+import sys, time
+
+class PauseAtNumpy:
+    \"\"\"Holds the command at its first ``import numpy`` (its heavy imports) until the test interrupts it.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            open({marker!r}, "w").close()
+            for _ in range(6000):  # up to a minute; the test's Ctrl-C ends it here
+                time.sleep(0.01)
+        return None
+
+sys.meta_path.insert(0, PauseAtNumpy())
+"""
+
+
+@pytest.mark.parametrize("command", ["eval.py", "-m selection.evaluate"])
+def test_ctrl_c_during_imports_is_one_line(selected: Path, tmp_path: Path, command: str):
+    """Ctrl-C while the command is importing numpy and the rest (held there by a ``sitecustomize``, so the
+    moment does not depend on how fast a loaded machine gets through its imports): one line, exit 130."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    started = tmp_path / "started"
+    (hook / "sitecustomize.py").write_text(PAUSE_AT_NUMPY.format(marker=str(started)))
+    program = [str(REPO / "eval.py")] if command == "eval.py" else command.split()
     process = subprocess.Popen(
-        [sys.executable, *eval_args(selected)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, *program, *eval_args(selected)[1:]],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(REPO)])},
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.25)
+    deadline = time.monotonic() + 120  # a guard against a hang, not a measurement
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started.exists(), "the command never imported numpy"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
