@@ -52,6 +52,12 @@ TYPICAL_COMPONENTS = 64  # the view the default algorithm cleans in: PCA, each r
 TYPICAL_MIN_CLIPS = 8  # a word with fewer pool clips has no spread to judge against
 OFF_CENTRE_SPREADS = 3.0
 WEAK_SPREADS = 3.5
+VERDICTS = ("suspect", "badly cut?", "redundant", "ok", "not judged")  # "not judged": the estimate is too small
+
+
+def verdict_counts(tally: dict) -> str:
+    """``"4 suspect, 19 badly cut?, 0 redundant, 2 ok"`` (``not judged`` only when some pick is)."""
+    return ", ".join(f"{tally.get(name, 0)} {name}" for name in VERDICTS if name != "not judged" or tally.get(name))
 
 
 @dataclass
@@ -243,8 +249,8 @@ def typicality(
         view /= np.linalg.norm(view, axis=1, keepdims=True) + 1e-12
         scores = off_centre_scores(view)
         strength = -np.log(np.linalg.norm(matrix[clips].astype(np.float64), axis=1) + 1e-12)
-        position = np.searchsorted(clips, rows[groups[rows] == group])
         mine = groups[rows] == group
+        position = np.searchsorted(clips, rows[mine])
         off_centre[mine] = scores[position]
         weakness[mine] = _robust_z(strength[position], strength)
     return off_centre, weakness

@@ -13,15 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.diagnosis.evidence import NEIGHBOURS
+from selection.diagnosis.evidence import NEIGHBOURS, verdict_counts
 
 PALETTE = ("#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb", "#b06000", "#e52592", "#5f6368")
 NONTARGET_COLOUR = "#bdc1c6"
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; media-src data:"
 VERDICT_COLOURS = {"suspect": "#c5221f", "badly cut?": "#a142f4", "redundant": "#b06000", "ok": "#188038"}
-VERDICT_CLASSES = {
-    "suspect": "suspect", "badly cut?": "badly-cut", "redundant": "redundant", "ok": "ok", "not judged": "not-judged"
-}  # fmt: skip
 
 
 def _text(value) -> str:
@@ -35,6 +32,11 @@ def _clip_id(clip_id: str) -> str:
     """A clip ID that may break after a ``/`` and nowhere else: each component is kept on one line."""
     parts = [f'<span class="name">{_text(part)}</span>' for part in str(clip_id).split("/")]
     return "/<wbr>".join(parts)
+
+
+def _verdict_class(verdict: str) -> str:
+    """A verdict as a CSS class name: ``badly cut?`` -> ``badly-cut``."""
+    return verdict.rstrip("?").replace(" ", "-")
 
 
 def _number(value, digits: int = 4, signed: bool = False) -> str:
@@ -91,7 +93,7 @@ def _map_svg(document: dict, colours: dict[str, str]) -> str:
         if clip["verdict"] in ("suspect", "badly cut?"):
             dots.append(f'<circle cx="{px}" cy="{py}" r="10" fill="none" stroke="#202124" stroke-width="2.5"/>')
         dots.append(
-            f'<circle class="pick {VERDICT_CLASSES.get(clip["verdict"], "ok")}" cx="{px}" cy="{py}" r="5" '
+            f'<circle class="pick {_verdict_class(clip["verdict"])}" cx="{px}" cy="{py}" r="5" '
             f'fill="{colours.get(clip["label"], "#000")}" stroke="#202124" stroke-width="1.5">'
             f"<title>#{clip['rank']} {_text(clip['id'])} ({_text(clip['label'])}, {_text(clip['verdict'])})</title>"
             "</circle>"
@@ -119,7 +121,7 @@ def _clip_rows(document: dict, audio: dict[str, str | None]) -> str:
             player = f'<audio controls preload="none" src="{uri}"></audio>' if uri else "<small>unreadable</small>"
         reasons = "".join(f"<li>{_text(reason)}</li>" for reason in clip["reasons"])
         rows.append(
-            f'<tr class="{VERDICT_CLASSES.get(clip["verdict"], "ok")}" data-rank="{clip["rank"]}" '
+            f'<tr class="{_verdict_class(clip["verdict"])}" data-rank="{clip["rank"]}" '
             f'data-clip="{_text(clip["id"])}">'
             f'<td>{clip["rank"]}</td><td class="id">{_clip_id(clip["id"])}</td><td>{_text(clip["label"])}</td>'
             f'<td class="verdict">{_text(clip["verdict"])}</td><td>{_number(clip["effect"], signed=True)}</td>'
@@ -214,7 +216,7 @@ small {{ color: #5f6368; }}
 macro F1 {estimate["macro_f1"]:.4f}, balanced accuracy {estimate["balanced_accuracy"]:.4f}</li>
 {what_if}
 </ul>
-<p>Verdicts: {", ".join(f"{tally.get(n, 0)} {n}" for n in VERDICT_CLASSES if n != "not judged" or tally.get(n))}.</p>
+<p>Verdicts: {_text(verdict_counts(tally))}.</p>
 <h2>Picks, most harmful first</h2>
 <p><small>Effect: the estimate with every pick minus the estimate without this one (negative: the
 selection does better without it). Neighbours: the share of its {NEIGHBOURS} nearest pool clips with its label.

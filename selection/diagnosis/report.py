@@ -14,7 +14,7 @@ import numpy as np
 from selection.board.entries import visible
 from selection.diagnosis.advice import selection_advice
 from selection.diagnosis.estimate import eval_estimate, leave_one_out, pool_estimate, score_rows
-from selection.diagnosis.evidence import NEIGHBOURS, gather_evidence, harm_spread, judged
+from selection.diagnosis.evidence import NEIGHBOURS, VERDICTS, gather_evidence, harm_spread, judged, verdict_counts
 from selection.diagnosis.projection import pool_map
 from selection.diagnosis.repair import repair
 from selection.progress import report_progress
@@ -24,12 +24,11 @@ EVAL_MODE_NOTE = (
     "a selection algorithm may not use them"
 )
 POOL_MODE_NOTE = "against the allowed pool only: no eval data was read"
-VERDICTS = ("suspect", "badly cut?", "redundant", "ok", "not judged")
 # below this many scored clips in some class, or with every effect under half the last shown digit, the estimate
 # cannot separate one pick's effect from another's: the report says so and judges no clip
 MIN_SCORED_PER_CLASS = 5
 SMALLEST_EFFECT = 5e-5
-FLAGGED = ("suspect", "badly cut?")  # the picks "without the flagged picks" leaves out
+FLAGGED = ("suspect", "badly cut?")  # the picks "without the flagged picks" leaves out, and --repair swaps first
 
 
 def _rounded(value: float) -> float | None:
@@ -126,7 +125,7 @@ def _document_of(rows: np.ndarray, pool, class_names: list[str]) -> dict:
 
 
 def estimate_limits(estimate, effects: np.ndarray) -> str | None:
-    """Why the estimate is too small to judge clips by (one sentence), or None when it is not.
+    """Why the estimate is too small to judge clips by (shown after "too small to judge: "), or None when it is not.
 
     The rule: in pool mode, fewer than :data:`MIN_SCORED_PER_CLASS` held-out clips of some class (a recall
     then moves in steps of a fifth or more); in either mode, no pick whose leave-one-out effect reaches
@@ -137,14 +136,13 @@ def estimate_limits(estimate, effects: np.ndarray) -> str | None:
     if scarce and estimate.mode == "pool":
         listed = ", ".join(f"{name} {n}" for name, n in scarce[:4]) + (" ..." if len(scarce) > 4 else "")
         return (
-            f"too small to judge: {len(estimate.scored_on.ids)} held-out pool clips are scored, and some words have "
-            "fewer than "
+            f"{len(estimate.scored_on.ids)} held-out pool clips are scored, and some words have fewer than "
             f"{MIN_SCORED_PER_CLASS} ({listed}); the effects are not meaningful and no pick is judged"
         )
     finite = effects[np.isfinite(effects)]
     if len(finite) == 0 or np.all(np.abs(finite) < SMALLEST_EFFECT):
         return (
-            f"too small to judge: leaving out any one pick changes the estimate by less than {SMALLEST_EFFECT:g}; "
+            f"leaving out any one pick changes the estimate by less than {SMALLEST_EFFECT:g}; "
             "the effects are not meaningful and no pick is judged"
         )
     return None
@@ -206,6 +204,7 @@ def explain_selection(
     extras : dict
         ``repaired`` (a train.json document, or None) and ``map`` (the pool map's arrays).
     """
+    from selection.inputs.formats import NONTARGET
     from selection.inputs.rows import selection_rows
     from selection.inputs.validation import clip_word
     from selection.scoring.provenance import harness
@@ -238,8 +237,6 @@ def explain_selection(
     timings["leave_one_out"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    from selection.inputs.formats import NONTARGET
-
     evidence = gather_evidence(
         pool.matrix, pool.labels, rows, len(class_names), pool_ids=pool.ids,
         nontarget=class_names.index(NONTARGET) if NONTARGET in class_names else None,
@@ -294,7 +291,7 @@ def explain_selection(
     repaired = None
     repair_section = None
     if repair_limit > 0 and limits is not None:
-        repair_section = {"requested": repair_limit, "skipped": "no repair: " + limits.split(": ", 1)[1]}
+        repair_section = {"requested": repair_limit, "skipped": f"no repair: {limits}"}
     elif repair_limit > 0:
         start, budget, moves = rows, repair_limit, []
         balance = next((item for item in advice if item["kind"] == "class balance"), None)
@@ -302,9 +299,10 @@ def explain_selection(
             start, budget = balance["_rows"], budget - balance["moved"]
             moves = [{"moved": balance["moved"], "text": balance["text"], "effect": balance["effect"]}]
         present = {int(row): position for position, row in enumerate(start)}
-        removable = [present[int(rows[i])] for i in order if verdict[i] == "suspect" and int(rows[i]) in present]
-        removable += [present[int(rows[i])] for i in order if verdict[i] == "badly cut?" and int(rows[i]) in present]
-        removable += [present[int(rows[i])] for i in order if verdict[i] == "redundant" and int(rows[i]) in present]
+        removable = [
+            present[int(rows[i])] for kind in (*FLAGGED, "redundant") for i in order
+            if verdict[i] == kind and int(rows[i]) in present
+        ]  # fmt: skip
         baseline = balance["_score"] if moves else full["score"]
         new_rows, swaps, _ = repair(
             estimate, pool, start, removable, limit=budget, baseline=baseline, n_jobs=n_jobs,
@@ -326,7 +324,7 @@ def explain_selection(
     document = {
         "mode": against,
         "note": EVAL_MODE_NOTE if against == "eval" else POOL_MODE_NOTE,
-        "limits": limits,
+        "limits": None if limits is None else f"too small to judge: {limits}",
         "metric": estimate.metric,
         "seeds": estimate.seeds,
         "n_picks": len(rows),
@@ -376,8 +374,7 @@ def format_report(document: dict, *, top: int = 10) -> str:
             f"{document['without_suspects']['score']:.4f}"
         )
     tally = document["verdicts"]
-    shown = [name for name in VERDICTS if name != "not judged" or tally.get(name)]
-    lines.append("verdicts: " + ", ".join(f"{tally.get(name, 0)} {name}" for name in shown))
+    lines.append(f"verdicts: {verdict_counts(tally)}")
     if document["repair"] and document["repair"].get("skipped"):
         lines.append(document["repair"]["skipped"])
     elif document["repair"]:

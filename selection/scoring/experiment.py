@@ -140,12 +140,11 @@ class Report(dict):
     repaired = None
 
     def __repr__(self) -> str:
-        tally = self["verdicts"]
+        from selection.diagnosis.evidence import verdict_counts
+
         return (
             f"Report({self['mode']}: {self['metric']}={self['estimate']['score']:.4f}, {self['n_picks']} picks: "
-            + ", ".join(f"{tally.get(name, 0)} {name}" for name in ("suspect", "badly cut?", "redundant", "ok"))
-            + (f", {tally['not judged']} not judged" if tally.get("not judged") else "")
-            + ")"
+            f"{verdict_counts(self['verdicts'])})"
         )
 
     def _repr_html_(self) -> str:
