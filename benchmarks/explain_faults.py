@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/explain_faults.py --experiments DIR[,DIR...] [--sizes 25,60] [--repair 0.2]
-        [--selections random,near_mean,near_median,default_planted,default,cross_validation,cleanlab]
+        [--selections_wanted random,near_mean,near_median,default_planted,default,cross_validation,cleanlab]
         [--output explain_faults.json]
 
 Each experiment is a folder written by ``download`` with the ``pool_faults.json`` truth the built-in
@@ -39,10 +39,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from selection.datasets.faults import BADLY_CUT, read_pool_faults  # noqa: E402
+from selection.diagnosis.report import FLAGGED  # noqa: E402
 from selection.scoring.experiment import load_experiment  # noqa: E402
 from selection.selection import TrainingSet, TrainingSetSelection  # noqa: E402
-
-FLAGGED = ("suspect", "badly cut?")
 
 
 class NearCentre(TrainingSetSelection):

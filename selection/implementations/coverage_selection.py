@@ -51,7 +51,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from selection.diagnosis.evidence import TYPICAL_MIN_CLIPS, off_centre_scores
+from selection.diagnosis.evidence import OFF_CENTRE_SPREADS, TYPICAL_MIN_CLIPS, off_centre_scores
 from selection.implementations.random_selection import pick_per_class
 from selection.inputs.validation import clip_word
 from selection.selection import TrainingSet, TrainingSetSelection
@@ -117,7 +117,7 @@ def select_clean_coverage(
     words: np.ndarray | None = None,
     min_word_neighbours: int = 1,
     min_target_agreement: float = 0.7,
-    max_off_centre: float = 3.0,
+    max_off_centre: float = OFF_CENTRE_SPREADS,
 ) -> np.ndarray:
     """Row indices of a cleaned, class-covering selection of at most ``budget`` rows.
 
@@ -156,7 +156,7 @@ def _cleaned_view(
     words: np.ndarray | None = None,
     min_word_neighbours: int = 1,
     min_target_agreement: float = 0.7,
-    max_off_centre: float = 3.0,
+    max_off_centre: float = OFF_CENTRE_SPREADS,
 ) -> tuple[np.ndarray, dict, np.ndarray]:
     """Steps 1-2: the normalized PCA space, each class's rows that pass the cleaning, and a mask
     of shape (N,) of the kept rows that representatives may be drawn from (trusted).
@@ -220,7 +220,7 @@ def choose_nontarget_fraction(
     words: np.ndarray | None = None,
     min_word_neighbours: int = 1,
     min_target_agreement: float = 0.7,
-    max_off_centre: float = 3.0,
+    max_off_centre: float = OFF_CENTRE_SPREADS,
 ) -> tuple[float, dict[float, float]]:
     """The nontarget fraction whose selection scores best on a held-out part of the pool.
 
@@ -283,7 +283,7 @@ class CleanCoverageSelection(TrainingSetSelection):
             "min_agreement": float(self.config.get("coverage_min_agreement", 0.5)),
             "min_word_neighbours": int(self.config.get("coverage_min_word_neighbours", 1)),
             "min_target_agreement": float(self.config.get("coverage_min_target_agreement", 0.7)),
-            "max_off_centre": float(self.config.get("coverage_max_off_centre", 3.0)),
+            "max_off_centre": float(self.config.get("coverage_max_off_centre", OFF_CENTRE_SPREADS)),
             "words": np.array([clip_word(clip_id) for clip_id in self.pool.ids]),
         }
         fraction = self.config.get("coverage_nontarget_fraction")
