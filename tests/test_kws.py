@@ -70,6 +70,22 @@ def test_log_mel_matches_the_frame_by_frame_definition():
     assert peak_band == int(np.argmax(mel_filterbank()[int(round(1000 / 8000 * 256))]))
 
 
+def test_the_step_is_compiled_by_the_measured_code_generator_unless_the_user_chose(monkeypatch):
+    from selection.kws import codegen
+
+    environ = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+    assert codegen.use_loop_emitters(environ)
+    assert environ["XLA_FLAGS"].split() == ["--xla_dump_to=/tmp/x", codegen.FLAG]
+    chosen = {"XLA_FLAGS": "--xla_cpu_use_fusion_emitters=true"}
+    assert not codegen.use_loop_emitters(chosen) and chosen["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
+    monkeypatch.setattr(codegen, "MEASURED_JAXLIB", ("0.0.1",))  # another jaxlib may not know the flag
+    other = {}
+    assert not codegen.use_loop_emitters(other) and other == {}
+    import os
+
+    assert codegen.FLAG in os.environ["XLA_FLAGS"].split()  # this process's trainings too (tests/conftest.py)
+
+
 def test_parameter_counts_match_the_papers_table():
     from flax import nnx
 
