@@ -86,6 +86,33 @@ def test_the_step_is_compiled_by_the_measured_code_generator_unless_the_user_cho
     assert codegen.FLAG in os.environ["XLA_FLAGS"].split()  # this process's trainings too (tests/conftest.py)
 
 
+def test_training_and_inference_compute_the_same_network_and_gradients():
+    """Training runs the 1×1 and head convolutions as matrix products with written-out gradients; inference
+    and the export run XLA's own layers: the same outputs, and the gradients autodiff gives the plain layers."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from selection.kws.model import BCResNet, _head_patches, pointwise
+
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(3, 4, 7, 5)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(5, 6)), jnp.float32)
+    weights = jnp.asarray(rng.normal(size=(3, 4, 7, 6)), jnp.float32)
+    custom = jax.grad(lambda x, k: jnp.sum(jnp.sin(pointwise(x, k)) * weights), argnums=(0, 1))(x, kernel)
+    plain = jax.grad(lambda x, k: jnp.sum(jnp.sin(x @ k) * weights), argnums=(0, 1))(x, kernel)
+    for mine, theirs in zip(custom, plain):
+        assert np.allclose(mine, theirs, rtol=1e-5, atol=1e-5)
+    model = BCResNet(1.0, 12, rngs=nnx.Rngs(0))
+    features = jnp.asarray(rng.normal(size=(2, 40, 101)), jnp.float32)
+    head = model.head[...]
+    conv = jax.lax.conv_general_dilated(features[..., None], head, (2, 1), ((2, 2), (2, 2)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))  # fmt: skip
+    patches = pointwise(_head_patches(features), head.reshape(25, -1))
+    assert patches.shape == conv.shape == (2, 20, 101, 16)
+    assert np.abs(np.asarray(patches) - np.asarray(conv)).max() < 1e-5
+
+
 def test_parameter_counts_match_the_papers_table():
     from flax import nnx
 
