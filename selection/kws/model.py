@@ -19,7 +19,9 @@ The network as the paper and its authors' code define it, for a log-mel input of
 
 Depthwise convolutions are written as sums of shifted, scaled slices of the input: the same
 arithmetic as a grouped convolution, which XLA fuses into a few loops on a CPU (its grouped
-convolutions are several times slower there). Convolutions have no bias where a normalisation follows.
+convolutions are several times slower there). In training, the 1×1 convolutions and the head are
+matrix products with their gradients written out (:func:`pointwise`); inference and the export use
+the ordinary layers. Convolutions have no bias where a normalisation follows.
 """
 
 from __future__ import annotations
