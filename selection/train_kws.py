@@ -57,9 +57,8 @@ def _parse_widths(width) -> list[float]:
 
 
 def _require_training_stack() -> None:
-    from selection.kws.codegen import use_loop_emitters
+    import selection.kws  # noqa: F401 (sets XLA's code generator, selection.kws.codegen, before JAX is imported)
 
-    use_loop_emitters()  # before JAX starts its backend: XLA reads its flags then
     # JAX logs, as a warning, each accelerator backend it looks for and does not find
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
     missing = []

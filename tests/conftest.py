@@ -19,11 +19,10 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-# XLA reads its flags once per process: the trainer's code generator is set before any test compiles, so an
-# in-process training is the same program as the command's (selection.kws.codegen)
-from selection.kws.codegen import use_loop_emitters  # noqa: E402
+# XLA reads its flags once per process: importing selection.kws sets the trainer's code generator
+# (selection.kws.codegen) before any test compiles, so an in-process training is the same program as the command's
+import selection.kws  # noqa: E402, F401
 
-use_loop_emitters()
 # Test files by their measured time, longest first (pytest --durations=0, 2026-12-01): with one file per
 # worker at a time (--dist loadfile), starting the long ones first keeps a worker from idling at the end.
 LONGEST_FIRST = (
