@@ -58,6 +58,9 @@ def _parse_widths(width) -> list[float]:
 
 def _require_training_stack() -> None:
     import selection.kws  # noqa: F401 (sets XLA's code generator, selection.kws.codegen, before JAX is imported)
+    from selection.kws.memory import keep_freed_memory
+
+    keep_freed_memory()  # before JAX starts the threads that allocate each step's working memory
 
     # JAX logs, as a warning, each accelerator backend it looks for and does not find
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
