@@ -17,7 +17,8 @@ Both sides train on the 12-class training split of the built-in commands corpus
   over the same clips in the same number of full batches; the median of ``--epochs`` epochs after a
   warm-up batch.
 
-Writes a JSON document (and prints a table): per width, both sides' seconds per epoch and the ratio.
+Writes a JSON document (and prints a table): per width, both sides' seconds per epoch, the ratio, and
+each side's peak memory (the process's largest resident set, MB).
 """
 
 from __future__ import annotations
@@ -89,6 +90,17 @@ def _export_split(workspace: Path, out: Path) -> int:
     return len(train.labels)
 
 
+def run_measured(command: list[str], *, env: dict, capture: bool = False) -> tuple[str, int]:
+    """Run ``command`` to its end: (its stdout if ``capture``, its peak resident memory in MB); raise on failure."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE if capture else None, text=True)
+    output = process.stdout.read() if capture else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return output, usage.ru_maxrss // 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--authors_dir", required=True)
@@ -107,29 +119,31 @@ def main() -> None:
         clips = _export_split(workspace, Path(scratch))
         for width in (float(part) for part in args.widths.split(",")):
             model_dir = Path(scratch) / f"ours-{width:g}"
-            subprocess.run([sys.executable, "-m", "selection.train_kws", "--workspace", str(workspace), "--width",
-                            f"{width:g}", "--epochs", str(args.epochs + 1), "--outdir", str(model_dir)],
-                           check=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+            _, ours_peak = run_measured([sys.executable, "-m", "selection.train_kws", "--workspace", str(workspace),
+                                         "--width", f"{width:g}", "--epochs", str(args.epochs + 1), "--outdir",
+                                         str(model_dir)], env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
             history = json.loads((model_dir / "report.json").read_text())["history"]
             ours = statistics.median(entry["train_seconds"] for entry in history[1:])
             environment = {**os.environ, "OMP_NUM_THREADS": "2"}
-            done = subprocess.run([args.torch_python, "-c", AUTHORS_SIDE, args.authors_dir, scratch, f"{width:g}",
-                                   str(args.epochs), "2"], check=True, capture_output=True, text=True,
-                                  env=environment)  # fmt: skip
-            theirs = json.loads(done.stdout.strip().splitlines()[-1])
+            done, authors_peak = run_measured([args.torch_python, "-c", AUTHORS_SIDE, args.authors_dir, scratch,
+                                               f"{width:g}", str(args.epochs), "2"], env=environment,
+                                              capture=True)  # fmt: skip
+            theirs = json.loads(done.strip().splitlines()[-1])
             rows.append({
                 "width": width, "clips": clips, "batches": theirs["batches"],
                 "ours_seconds_per_epoch": ours, "authors_seconds_per_epoch": statistics.median(theirs["seconds"]),
                 "ours_epochs": [entry["train_seconds"] for entry in history[1:]], "authors_epochs": theirs["seconds"],
+                "ours_peak_mb": ours_peak, "authors_peak_mb": authors_peak,
             })  # fmt: skip
             print(f"width {width:g}: this trainer {ours:.1f} s, the authors' code "
                   f"{rows[-1]['authors_seconds_per_epoch']:.1f} s per epoch of {clips} clips", flush=True)  # fmt: skip
     Path(args.out).write_text(json.dumps({"rows": rows, "time": time.strftime("%Y-%m-%d %H:%M")}, indent=2) + "\n")
-    print(f"{'width':>6} {'this trainer s/epoch':>21} {'authors s/epoch':>16} {'ratio':>6}")
+    header = f"{'width':>6} {'this trainer s/epoch':>21} {'authors s/epoch':>16} {'ratio':>6}"
+    print(f"{header} {'peak MB (ours/authors)':>23}")
     for row in rows:
         ratio = row["authors_seconds_per_epoch"] / row["ours_seconds_per_epoch"]
         print(f"{row['width']:>6g} {row['ours_seconds_per_epoch']:>21.1f} {row['authors_seconds_per_epoch']:>16.1f} "
-              f"{ratio:>6.2f}")  # fmt: skip
+              f"{ratio:>6.2f} {row['ours_peak_mb']:>11} / {row['authors_peak_mb']:<9}")  # fmt: skip
 
 
 if __name__ == "__main__":

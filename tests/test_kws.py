@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from tests.test_bad_input import assert_clean_failure
 
 PAPER_PARAMETERS = {1.0: 9232, 1.5: 17154, 2.0: 27284, 3.0: 54168, 6.0: 187812, 8.0: 321068}
@@ -84,6 +87,51 @@ def test_the_step_is_compiled_by_the_measured_code_generator_unless_the_user_cho
     import os
 
     assert codegen.FLAG in os.environ["XLA_FLAGS"].split()  # this process's trainings too (tests/conftest.py)
+
+
+KEPT_MEMORY_PROBE = r"""
+import resource, sys, threading
+import numpy as np
+if sys.argv[1] == "command":  # what train_kws and distill_embedding do before they train
+    from selection.train_kws import _require_training_stack
+    _require_training_stack()
+faults = []
+def steps():  # what a training step does with its working memory: a large block, allocated, filled, freed
+    for _ in range(3):
+        block = np.ones(25_000_000, dtype=np.float32)
+        del block
+def measure():
+    steps()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    steps()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+thread = threading.Thread(target=measure)  # XLA allocates on its worker threads
+thread.start()
+thread.join()
+print(faults[0])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_training_commands_keep_freed_memory_mapped_for_the_next_step():
+    """A large block freed and allocated again is served from memory already mapped (no page faults),
+    where plain glibc malloc unmaps it on free and the kernel faults every page in again."""
+    import platform
+
+    from selection.kws import memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the C library is not glibc")
+    environment = {key: value for key, value in os.environ.items() if key not in memory.USER_SETTINGS}
+    environment["PYTHONPATH"] = str(REPO)
+    faults = {}
+    for mode in ("command", "plain"):
+        done = subprocess.run([sys.executable, "-c", KEPT_MEMORY_PROBE, mode], env=environment, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        faults[mode] = int(done.stdout.split()[-1])
+    assert faults["command"] <= 10 < 50 <= faults["plain"], faults
+    assert not memory.keep_freed_memory({"MALLOC_ARENA_MAX": "8"})  # a user's own malloc settings win
+    assert not memory.keep_freed_memory({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=4"})
 
 
 def test_training_and_inference_compute_the_same_network_and_gradients():

@@ -1,12 +1,12 @@
 """How XLA compiles the training step on a CPU: its older loop emitters, measured faster for BC-ResNet.
 
 BC-ResNet's tensors have few channels (8 to 20 at τ = 1), and the backward pass is a long chain of
-fused element-wise loops over them. With jaxlib 0.10.2 on a 2-core AMD EPYC, XLA's default CPU code
-generator for those loops ("fusion emitters") made a τ = 1 epoch of 2,412 clips take 7.8 s against 6.5 s
-with its older loop emitter (``benchmarks/kws_speed.py``, medians), and a τ = 3 epoch 18.4 s against
-18.9 s: one setting serves every width, since a sweep trains several in one process. The arithmetic
-is the same model's; only the order of a few floating-point operations within a loop may differ, as
-between any two compilers.
+fused element-wise loops over them. With jaxlib 0.10.2 on a 2-core AMD EPYC (and the step's memory
+kept between steps, :mod:`selection.kws.memory`), a training step of 100 clips took 166 ms at τ = 1
+with XLA's older loop emitter against 256 to 275 ms with its default CPU code generator ("fusion
+emitters"), and 505 to 515 ms at τ = 3 against 612 to 627 ms (medians of 37 steps, two runs each).
+The arithmetic is the same model's; only the order of a few floating-point operations within a loop
+may differ, as between any two compilers.
 
 :func:`use_loop_emitters` adds ``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS`` before JAX
 starts its CPU backend, only for the jaxlib it was measured with (XLA stops a process on a flag it
