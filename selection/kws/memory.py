@@ -11,11 +11,10 @@ step, 290,000 at τ = 3, which on a 2-core AMD EPYC took about 40% of a τ = 1 s
 (``M_ARENA_MAX`` 1, ``M_MMAP_MAX`` 0) and to keep freed memory for the next request instead of
 returning it to the system (``M_TRIM_THRESHOLD`` -1): the step's buffer is then reused, already
 mapped. The price is memory: freed blocks stay with the process, and a step's block does not
-always fit where the last one was, so a BC-ResNet-1 run peaks at about 2.4 GB instead of 1.4 GB
+always fit where the last one was, so a BC-ResNet-1 run peaks at 2.4 to 2.9 GB instead of 1.4 GB
 (BC-ResNet-3: 5.4 to 6.6 GB instead of 2.0 GB). Nothing computed changes. It must run before JAX
 starts its CPU backend (the threads that allocate are created then); the training commands call it
-first. It does nothing on a
-system whose C library is not glibc, or when ``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_MAX_``,
+first. It does nothing on a system whose C library is not glibc, or when ``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_MAX_``,
 ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES`` is set (a user's own choice wins).
 """
 
