@@ -18,7 +18,7 @@ Both sides train on the 12-class training split of the built-in commands corpus
   warm-up batch.
 
 Writes a JSON document (and prints a table): per width, both sides' seconds per epoch, the ratio, and
-each side's peak memory (the process's largest resident set, MB).
+each side's peak memory (the process's largest resident set, ``VmHWM``, MB).
 """
 
 from __future__ import annotations
@@ -36,7 +36,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-AUTHORS_SIDE = r"""
+PEAK_MB = r"""
+def peak_mb():
+    # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so a child's would include its parent's peak
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+    return int(fields["VmHWM"].split()[0]) // 1024
+"""
+
+# train_kws itself, as ``python -m selection.train_kws`` runs it; its peak memory written to argv[1] when it exits
+OURS_SIDE = (
+    PEAK_MB
+    + r"""
+import runpy, sys
+peak_file = sys.argv[1]
+sys.argv = ["selection.train_kws", *sys.argv[2:]]
+try:
+    runpy.run_module("selection.train_kws", run_name="__main__", alter_sys=True)
+finally:
+    open(peak_file, "w").write(str(peak_mb()))
+"""
+)
+
+AUTHORS_SIDE = (
+    PEAK_MB
+    + r"""
 import json, statistics, sys, time
 import numpy as np, torch, torch.nn.functional as F
 authors_dir, data_dir = sys.argv[1], sys.argv[2]
@@ -69,8 +92,9 @@ for epoch in range(epochs):
     for b in range(batches):
         step(order[b * 100:(b + 1) * 100])
     seconds.append(time.perf_counter() - started)
-print(json.dumps({"seconds": seconds, "batches": batches}))
+print(json.dumps({"seconds": seconds, "batches": batches, "peak_mb": peak_mb()}))
 """
+)
 
 
 def _export_split(workspace: Path, out: Path) -> int:
@@ -88,17 +112,6 @@ def _export_split(workspace: Path, out: Path) -> int:
     for index, recording in enumerate(corpus.noise):
         soundfile.write(out / "noise" / f"{index}.wav", recording, 16000)
     return len(train.labels)
-
-
-def run_measured(command: list[str], *, env: dict, capture: bool = False) -> tuple[str, int]:
-    """Run ``command`` to its end: (its stdout if ``capture``, its peak resident memory in MB); raise on failure."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE if capture else None, text=True)
-    output = process.stdout.read() if capture else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise subprocess.CalledProcessError(process.returncode, command)
-    return output, usage.ru_maxrss // 1024
 
 
 def main() -> None:
@@ -119,21 +132,22 @@ def main() -> None:
         clips = _export_split(workspace, Path(scratch))
         for width in (float(part) for part in args.widths.split(",")):
             model_dir = Path(scratch) / f"ours-{width:g}"
-            _, ours_peak = run_measured([sys.executable, "-m", "selection.train_kws", "--workspace", str(workspace),
-                                         "--width", f"{width:g}", "--epochs", str(args.epochs + 1), "--outdir",
-                                         str(model_dir)], env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+            peak_file = Path(scratch) / f"ours-{width:g}.peak"
+            subprocess.run([sys.executable, "-c", OURS_SIDE, str(peak_file), "--workspace", str(workspace), "--width",
+                            f"{width:g}", "--epochs", str(args.epochs + 1), "--outdir", str(model_dir)],
+                           check=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
             history = json.loads((model_dir / "report.json").read_text())["history"]
             ours = statistics.median(entry["train_seconds"] for entry in history[1:])
             environment = {**os.environ, "OMP_NUM_THREADS": "2"}
-            done, authors_peak = run_measured([args.torch_python, "-c", AUTHORS_SIDE, args.authors_dir, scratch,
-                                               f"{width:g}", str(args.epochs), "2"], env=environment,
-                                              capture=True)  # fmt: skip
-            theirs = json.loads(done.strip().splitlines()[-1])
+            done = subprocess.run([args.torch_python, "-c", AUTHORS_SIDE, args.authors_dir, scratch, f"{width:g}",
+                                   str(args.epochs), "2"], check=True, capture_output=True, text=True,
+                                  env=environment)  # fmt: skip
+            theirs = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append({
                 "width": width, "clips": clips, "batches": theirs["batches"],
                 "ours_seconds_per_epoch": ours, "authors_seconds_per_epoch": statistics.median(theirs["seconds"]),
                 "ours_epochs": [entry["train_seconds"] for entry in history[1:]], "authors_epochs": theirs["seconds"],
-                "ours_peak_mb": ours_peak, "authors_peak_mb": authors_peak,
+                "ours_peak_mb": int(peak_file.read_text()), "authors_peak_mb": theirs["peak_mb"],
             })  # fmt: skip
             print(f"width {width:g}: this trainer {ours:.1f} s, the authors' code "
                   f"{rows[-1]['authors_seconds_per_epoch']:.1f} s per epoch of {clips} clips", flush=True)  # fmt: skip
