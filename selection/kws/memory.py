@@ -14,8 +14,9 @@ mapped. The price is memory: freed blocks stay with the process, and a step's bl
 always fit where the last one was, so a BC-ResNet-1 run peaks at 2.4 to 2.9 GB instead of 1.4 GB
 (BC-ResNet-3: 5.4 to 6.6 GB instead of 2.0 GB). Nothing computed changes. It must run before JAX
 starts its CPU backend (the threads that allocate are created then); the training commands call it
-first. It does nothing on a system whose C library is not glibc, or when ``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_MAX_``,
-``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES`` is set (a user's own choice wins).
+first; calling it again only sets the same values again. It does nothing on a system whose C
+library is not glibc, or when ``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_MAX_``, ``MALLOC_TRIM_THRESHOLD_``
+or ``GLIBC_TUNABLES`` is set (a user's own choice wins).
 """
 
 from __future__ import annotations
@@ -29,18 +30,14 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 M_ARENA_MAX = -8
 USER_SETTINGS = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
-_applied = False
 
 
 def keep_freed_memory(environ: dict | None = None) -> bool:
-    """Set glibc's ``malloc`` to keep and reuse freed memory (see the module's docstring); whether it is set."""
-    global _applied
+    """Set glibc's ``malloc`` to keep and reuse freed memory (see the module's docstring); whether it did."""
     environ = os.environ if environ is None else environ
-    if _applied:
-        return True
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return False
     if any(name in environ for name in USER_SETTINGS):
+        return False
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -48,5 +45,4 @@ def keep_freed_memory(environ: dict | None = None) -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     settings = ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, -1))  # -1: never trim
-    _applied = all(mallopt(option, value) == 1 for option, value in settings)
-    return _applied
+    return all(mallopt(option, value) == 1 for option, value in settings)
