@@ -28,7 +28,7 @@ challenge, and research); every output says so.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,6 +62,8 @@ class Estimate:
         One sentence: what the figures are measured on.
     class_weights : ndarray or None
         Weight of each true class's confusion row (pool mode), or None: exactly ``evaluate``'s figures.
+    shared : dict
+        What :func:`score_rows` keeps between scorings (distances, computed on first use).
     """
 
     mode: str
@@ -72,6 +74,7 @@ class Estimate:
     class_names: list[str]
     description: str
     class_weights: np.ndarray | None = None
+    shared: dict = field(default_factory=dict, repr=False)  # work every scoring of this estimate shares (score_rows)
 
 
 def holdout_rows(labels: np.ndarray, picked_rows: np.ndarray, *, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,11 +149,32 @@ def eval_estimate(evaluation: LabelledVectors, picked_rows: np.ndarray, pool_siz
 
 
 def score_rows(estimate: Estimate, pool: LabelledVectors, rows: np.ndarray, *, n_jobs: int = -1) -> dict | None:
-    """The frozen classifier trained on pool ``rows`` (in that order), scored on ``estimate``; None if one class."""
+    """The frozen classifier trained on pool ``rows`` (in that order), scored on ``estimate``; None if one class.
+
+    A report scores many selections that share most of their picks (each pick left out, the flagged ones
+    left out, repairs), so the work they share is kept in ``estimate.shared``: libsvm's squared distances
+    between the scored clips and each pick (:class:`~selection.scoring.exact_kernel.PoolDistances`) and
+    among the picks (:class:`~selection.scoring.precomputed_fits.PairDistances`). The predictions are
+    :func:`~selection.scoring.fast_predict.predict_shared`'s, which are the frozen classifier's bit for bit.
+    """
+    from selection.scoring import exact_kernel
+    from selection.scoring.precomputed_fits import PairDistances
+
     labels = pool.labels[rows]
     if len(np.unique(labels)) < 2:
         return None
-    predictions = predict_shared(pool.matrix[rows], labels, estimate.scored_on.matrix, estimate.seeds, n_jobs=n_jobs)
+    shared = estimate.shared
+    if "pairs" not in shared:
+        shared["pairs"] = PairDistances(pool.matrix)
+        compiled = exact_kernel.usable()
+        shared["scored"] = exact_kernel.PoolDistances(estimate.scored_on.matrix, pool.matrix) if compiled else None
+    scored = shared["scored"]
+    everything = np.arange(len(estimate.scored_on.ids))
+    predictions = predict_shared(
+        pool.matrix[rows], labels, None if scored is not None else estimate.scored_on.matrix, estimate.seeds,
+        n_jobs=n_jobs, distances=None if scored is None else (scored, np.asarray(rows), everything),
+        compiled=scored is not None, train_distances=shared["pairs"].among(rows),
+    )  # fmt: skip
     return score_predictions(
         estimate.scored_on.labels,
         predictions,
@@ -169,10 +193,21 @@ def leave_one_out(
     n_jobs: int = -1,
     progress: Callable = iter,
 ) -> np.ndarray:
-    """Score with each pick left out (NaN where that leaves a single class), in ``rows`` order."""
+    """Score with each pick left out (NaN where that leaves a single class), in ``rows`` order.
+
+    Two scorings run at once: one's logistic regression (mostly under the GIL) beside the other's SVC
+    fits and kernel sums (outside it). The figures do not depend on it: libsvm's fits, whose random
+    generator is process-wide, still run one at a time (:data:`~selection.scoring.fast_predict.LIBSVM_FITS`).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     scores = np.full(len(rows), np.nan)
-    for index in progress(range(len(rows))):
+
+    def without(index: int) -> float:
         figures = score_rows(estimate, pool, np.delete(rows, index), n_jobs=n_jobs)
-        if figures is not None:
-            scores[index] = figures["score"]
+        return np.nan if figures is None else figures["score"]
+
+    with ThreadPoolExecutor(2, thread_name_prefix="leave-one-out") as workers:
+        for index, score in zip(progress(range(len(rows))), workers.map(without, range(len(rows)))):
+            scores[index] = score
     return scores

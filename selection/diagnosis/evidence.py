@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from selection.diagnosis.memo import per_pool
+
 NEIGHBOURS = 10
 OOF_SAMPLE_PER_CLASS = 400
 OOF_FOLDS = 5
@@ -84,8 +86,8 @@ def _squared_distances(rows: np.ndarray, matrix: np.ndarray, norms: np.ndarray) 
 
 
 def squared_norms(pool_matrix: np.ndarray) -> np.ndarray:
-    """Each pool row's squared length (float64), which every distance to the pool needs: compute it once."""
-    return (np.asarray(pool_matrix).astype(np.float64) ** 2).sum(axis=1)
+    """Each pool row's squared length (float64), which every distance to the pool needs: computed once per pool."""
+    return per_pool(pool_matrix, "squared norms", lambda: (np.asarray(pool_matrix).astype(np.float64) ** 2).sum(axis=1))
 
 
 def nearest_labels(
@@ -159,16 +161,12 @@ def near_duplicates(
 
     Returns (index of that pick or -1, its distance, the threshold distance).
     """
-    rng = np.random.default_rng(seed)
     matrix = np.asarray(pool_matrix, dtype=np.float32)
     norms = squared_norms(matrix) if norms is None else norms
-    probe = rng.choice(len(matrix), size=min(600, len(matrix)), replace=False)
-    distances = _squared_distances(matrix[probe], matrix, norms)
-    distances[np.arange(len(probe)), probe] = np.inf
-    distances[pool_labels[probe][:, None] != pool_labels[None, :]] = np.inf
-    nearest = np.sqrt(distances.min(axis=1))
-    threshold = (
-        float(np.quantile(nearest[np.isfinite(nearest)], DUPLICATE_QUANTILE)) if np.isfinite(nearest).any() else 0.0
+    threshold = per_pool(
+        matrix,
+        ("duplicate threshold", seed, id(pool_labels)),
+        lambda: _duplicate_threshold(matrix, pool_labels, norms, seed),
     )
     picks = matrix[picked_rows]
     among = np.sqrt(_squared_distances(picks, picks, norms[picked_rows]))
@@ -181,6 +179,17 @@ def near_duplicates(
     )
     duplicate_of = np.where(distance < threshold, closest, -1)
     return duplicate_of, distance, threshold
+
+
+def _duplicate_threshold(matrix: np.ndarray, pool_labels: np.ndarray, norms: np.ndarray, seed: int) -> float:
+    """The distance below which only :data:`DUPLICATE_QUANTILE` of pool clips have a same-label neighbour."""
+    rng = np.random.default_rng(seed)
+    probe = rng.choice(len(matrix), size=min(600, len(matrix)), replace=False)
+    distances = _squared_distances(matrix[probe], matrix, norms)
+    distances[np.arange(len(probe)), probe] = np.inf
+    distances[pool_labels[probe][:, None] != pool_labels[None, :]] = np.inf
+    nearest = np.sqrt(distances.min(axis=1))
+    return float(np.quantile(nearest[np.isfinite(nearest)], DUPLICATE_QUANTILE)) if np.isfinite(nearest).any() else 0.0
 
 
 def _robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -240,15 +249,23 @@ def typicality(
     if not members:
         return off_centre, weakness
     matrix = np.asarray(pool_matrix)
-    rng = np.random.default_rng(seed)
-    sample = rng.permutation(len(matrix))[:4000]
-    dims = max(1, min(TYPICAL_COMPONENTS, len(sample) - 1, matrix.shape[1]))
-    pca = PCA(n_components=dims, random_state=seed).fit(matrix[sample].astype(np.float64))
-    for group, clips in members.items():
-        view = pca.transform(matrix[clips].astype(np.float64))
+
+    def fit_components():
+        rng = np.random.default_rng(seed)
+        sample = rng.permutation(len(matrix))[:4000]
+        dims = max(1, min(TYPICAL_COMPONENTS, len(sample) - 1, matrix.shape[1]))
+        return PCA(n_components=dims, random_state=seed).fit(matrix[sample].astype(np.float64))
+
+    def word_scores(clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        view = per_pool(matrix, ("typical components", seed), fit_components).transform(
+            matrix[clips].astype(np.float64)
+        )
         view /= np.linalg.norm(view, axis=1, keepdims=True) + 1e-12
-        scores = off_centre_scores(view)
-        strength = -np.log(np.linalg.norm(matrix[clips].astype(np.float64), axis=1) + 1e-12)
+        return off_centre_scores(view), -np.log(np.linalg.norm(matrix[clips].astype(np.float64), axis=1) + 1e-12)
+
+    for group, clips in members.items():
+        key = ("typicality", seed, int(group), clips.tobytes())
+        scores, strength = per_pool(matrix, key, lambda clips=clips: word_scores(clips))
         mine = groups[rows] == group
         position = np.searchsorted(clips, rows[mine])
         off_centre[mine] = scores[position]

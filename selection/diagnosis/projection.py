@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from selection.diagnosis.memo import per_pool
+
 MAP_SAMPLE = 2500
 MAP_SEED = 7
 
@@ -22,6 +24,15 @@ def pool_map(pool_matrix: np.ndarray, picked_rows: np.ndarray) -> dict:
         ``sample_rows`` (pool rows drawn), ``sample`` (n, 2), ``picks`` (n_picks, 2), and
         ``explained_variance`` (the share of variance each axis shows).
     """
+    pool_part = per_pool(pool_matrix, "map", lambda: _sample_map(pool_matrix))
+    return {
+        **{key: value for key, value in pool_part.items() if key not in ("mean", "axes")},
+        "picks": (pool_matrix[picked_rows].astype(np.float64) - pool_part["mean"]) @ pool_part["axes"].T,
+    }
+
+
+def _sample_map(pool_matrix: np.ndarray) -> dict:
+    """The map's sample, its mean and axes: the same for every selection of a pool."""
     rng = np.random.default_rng(MAP_SEED)
     sample_rows = np.sort(rng.choice(len(pool_matrix), size=min(MAP_SAMPLE, len(pool_matrix)), replace=False))
     sample = pool_matrix[sample_rows].astype(np.float64)
@@ -34,6 +45,7 @@ def pool_map(pool_matrix: np.ndarray, picked_rows: np.ndarray) -> dict:
     return {
         "sample_rows": sample_rows,
         "sample": (sample - mean) @ axes.T,
-        "picks": (pool_matrix[picked_rows].astype(np.float64) - mean) @ axes.T,
+        "mean": mean,
+        "axes": axes,
         "explained_variance": (variance[:2] / max(variance.sum(), 1e-12)).tolist(),
     }

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from selection.board.entries import visible
 from selection.diagnosis.advice import selection_advice
@@ -224,23 +226,31 @@ def explain_selection(
     timings["load"] = time.perf_counter() - started
 
     mark = time.perf_counter()
-    full = score_rows(estimate, pool, rows, n_jobs=n_jobs)
-    if full is None:
-        from selection.inputs.errors import BadInputError
+    # the evidence and the map need no scoring: they run beside the leave-one-out scorings (both mostly
+    # outside the GIL), with BLAS on one thread throughout so that their figures do not depend on the cores
+    nontarget = class_names.index(NONTARGET) if NONTARGET in class_names else None
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(1, thread_name_prefix="evidence") as side:
+        pool_work = side.submit(
+            lambda: (
+                gather_evidence(
+                    pool.matrix, pool.labels, rows, len(class_names), pool_ids=pool.ids, nontarget=nontarget
+                ),
+                pool_map(pool.matrix, rows),
+            )
+        )
+        full = score_rows(estimate, pool, rows, n_jobs=n_jobs)
+        if full is None:
+            from selection.inputs.errors import BadInputError
 
-        raise BadInputError("train set: the picks hold a single class; the frozen classifier needs two to train")
-    without_each = leave_one_out(
-        estimate, pool, rows, n_jobs=n_jobs,
-        progress=lambda items: report_progress(items, desc="leaving each pick out", unit="picks"),
-    )  # fmt: skip
-    effects = full["score"] - without_each
-    timings["leave_one_out"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    evidence = gather_evidence(
-        pool.matrix, pool.labels, rows, len(class_names), pool_ids=pool.ids,
-        nontarget=class_names.index(NONTARGET) if NONTARGET in class_names else None,
-    )  # fmt: skip
+            raise BadInputError("train set: the picks hold a single class; the frozen classifier needs two to train")
+        without_each = leave_one_out(
+            estimate, pool, rows, n_jobs=n_jobs,
+            progress=lambda items: report_progress(items, desc="leaving each pick out", unit="picks"),
+        )  # fmt: skip
+        effects = full["score"] - without_each
+        timings["leave_one_out"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        evidence, mapped = pool_work.result()
     limits = estimate_limits(estimate, effects)
     decisions = judged(evidence, effects) if limits is None else [("not judged", [])] * len(rows)
     verdict = [decision for decision, _ in decisions]
@@ -248,7 +258,6 @@ def explain_selection(
 
     order = sorted(range(len(rows)), key=lambda i: (np.isnan(effects[i]), np.nan_to_num(effects[i]), i))
     rank_of = {index: rank for rank, index in enumerate(order, start=1)}
-    mapped = pool_map(pool.matrix, rows)
     clips = []
     for index in order:
         clip = {

@@ -48,6 +48,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -399,19 +400,28 @@ class PoolDistances:
     ----------
     matrix : ndarray of shape (n, d)
         The pool (float32 or float64); rows are converted to float64 as scikit-learn converts them.
+    vectors : ndarray of shape (m, d), optional
+        Where the support vectors come from, when not rows of ``matrix`` (the per-clip report scores
+        held-out clips, or the eval set, with picks of the pool): columns are then indexed by its rows.
     """
 
-    def __init__(self, matrix: np.ndarray):
+    def __init__(self, matrix: np.ndarray, vectors: np.ndarray | None = None):
         self.rows = aligned_copy(matrix)
+        self._vectors = self.rows if vectors is None else vectors
         self._column_of: dict[int, int] = {}
         self._columns = np.empty((len(self.rows), 64))  # grows by doubling; the first len(_column_of) are filled
+        self._lock = threading.Lock()  # callers in two threads may ask for columns at once
 
     def columns_for(self, pool_rows: np.ndarray, n_jobs: int = -1) -> np.ndarray:
-        """Column indices of ``pool_rows`` (the support vectors), computing the missing columns."""
+        """Column indices of ``pool_rows`` (the support vectors: rows of ``vectors``), computing the missing columns."""
+        with self._lock:
+            return self._columns_for(pool_rows, n_jobs)
+
+    def _columns_for(self, pool_rows: np.ndarray, n_jobs: int) -> np.ndarray:
         missing = [int(r) for r in dict.fromkeys(pool_rows.tolist()) if r not in self._column_of]
         if missing:
             fresh = np.empty((len(self.rows), len(missing)))
-            vectors = aligned_copy(self.rows[missing])
+            vectors = aligned_copy(self._vectors[missing])
             loop, layout = _compile()["squared_distances"], _layout_for(self.rows.shape[1])
             in_threads(lambda a, b: loop(self.rows[a:b], vectors, fresh[a:b], layout), len(self.rows), n_jobs)
             first = len(self._column_of)
@@ -431,13 +441,14 @@ class PoolDistances:
         """
         if checks["fell_back"]:
             return None
-        columns = self.columns_for(train_rows[svc.support_], n_jobs=n_jobs)
+        with self._lock:
+            columns = self._columns_for(train_rows[svc.support_], n_jobs)
+            distances = self._columns  # another thread may grow it later: this array holds these columns
         starts, n_support, coef, rho = _model_arrays(svc)
         out = np.empty((len(eval_rows), len(rho)))
         loop = _compile()["decision_values"]
         gamma = float(svc._gamma)
         rows = np.ascontiguousarray(eval_rows, dtype=np.int64)
-        distances = self._columns
         in_threads(
             lambda a, b: loop(distances, rows[a:b], columns, gamma, starts, n_support, coef, rho, out[a:b]),
             len(rows),

@@ -49,10 +49,13 @@ from sklearn.svm import SVC, _libsvm
 from sklearn.utils.extmath import safe_sparse_dot, softmax
 from threadpoolctl import ThreadpoolController
 
-from selection.scoring import exact_coupling, exact_kernel
+from selection.scoring import exact_coupling, exact_kernel, precomputed_fits
 from selection.scoring.exact_kernel import libsvm_decision as _raw_decision
 
 CHUNK_ROWS = 1024
+# libsvm's random generator is process-wide: a fit seeds it and draws from it (the sigmoids' cross-validation),
+# so fits in two threads at once would interleave their draws. Every SVC fit here holds this lock.
+LIBSVM_FITS = threading.Lock()
 _buffers = threading.local()
 _controller: ThreadpoolController | None = None  # finding the loaded BLAS libraries takes milliseconds: once
 # The compiled loops cost about four seconds to compile, once per process, and save about half of a
@@ -201,9 +204,30 @@ def _same_model(a: SVC, b: SVC) -> bool:
 
 
 def _fit_svc(matrix: np.ndarray, encoded: np.ndarray, seed: int) -> SVC:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), LIBSVM_FITS:
         warnings.simplefilter("ignore")
         return SVC(probability=True, random_state=seed).fit(matrix, encoded)
+
+
+def _seed_svcs(train_matrix, encoded, seeds, first, train_distances) -> tuple[list[SVC], list[bool]]:
+    """Every seed's SVC and whether it shares the first one's model (then only its sigmoids are used).
+
+    With ``train_distances`` the later seeds are fitted on the precomputed kernel where that gives libsvm's
+    RBF fit bit for bit (:mod:`selection.scoring.precomputed_fits`), else by libsvm's RBF fits. One after
+    the other: libsvm's random generator is process-wide.
+    """
+    fits = precomputed_fits.seed_fits(first, encoded, seeds, train_distances) if train_distances is not None else None
+    if fits is None:
+        fits = [None] * (len(seeds) - 1)
+    svcs, shared = [first], [True]
+    for seed, fit in zip(seeds[1:], fits):
+        if fit is None:
+            fit = _fit_svc(train_matrix, encoded, seed)
+            shared.append(_same_model(fit, first))
+        else:
+            shared.append(True)
+        svcs.append(fit)
+    return svcs, shared
 
 
 def _seed_votes(decision, logistic_proba, svcs, shared, rows, n_classes, sigmoids) -> list[np.ndarray]:
@@ -243,7 +267,7 @@ def _predict_chunks(eval_matrix, train_matrix, encoded, seeds, first, logistic, 
     Returns the chunks' votes, which seeds share the first one's model, and whether the compiled
     coupling ran.
     """
-    compiled, sample, n_jobs, chunk_rows = options
+    compiled, sample, n_jobs, chunk_rows, train_distances = options
     sample_decision = _raw_decision(first, sample) if compiled else None
     compiled = compiled and _kernel_agrees(first, sample, sample_decision)
     starts = list(range(0, len(eval_matrix), chunk_rows))
@@ -256,9 +280,8 @@ def _predict_chunks(eval_matrix, train_matrix, encoded, seeds, first, logistic, 
             )
 
     wait = exact_kernel.start_in_threads(first_work, len(starts), n_jobs)
-    svcs = [first] + [_fit_svc(train_matrix, encoded, seed) for seed in seeds[1:]]
+    svcs, shared = _seed_svcs(train_matrix, encoded, seeds, first, train_distances)
     wait()
-    shared = [_same_model(svc, first) for svc in svcs]
     sigmoids = _checked_sigmoids(svcs, shared, sample_decision, n_classes) if compiled else None
     chunks: list = [None] * len(starts)
 
@@ -321,6 +344,7 @@ def predict_shared(
     chunk_rows: int = CHUNK_ROWS,
     distances: tuple | None = None,
     compiled: bool | None = None,
+    train_distances: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Predictions of the frozen classifier for each seed, identical to refitting per seed.
 
@@ -351,6 +375,11 @@ def predict_shared(
         :data:`COMPILE_AFTER_PAIRS` (row, seed) pairs through libsvm, so that a single ``eval.py``
         scoring never pays the compile and a leaderboard worker pays it once. Where numba is
         missing, or a check against libsvm on the first rows differs, libsvm's own are used.
+    train_distances : (ndarray, ndarray), optional
+        libsvm's two squared distances among the training rows
+        (:meth:`selection.scoring.precomputed_fits.PairDistances.among`): the seeds after the first are
+        then fitted on the precomputed kernel, the same models and sigmoids in about a fifth of the time
+        (:mod:`selection.scoring.precomputed_fits`, which checks that they are).
 
     Returns
     -------
@@ -375,14 +404,12 @@ def predict_shared(
         first = _fit_svc(train_matrix, encoded, seeds[0])
         logistic = LogisticRegression(random_state=seeds[0]).fit(train_matrix, encoded)
         if distances is None:
-            options = (compiled, sample, n_jobs, chunk_rows)
+            options = (compiled, sample, n_jobs, chunk_rows, train_distances)
             chunks, shared, coupled = _predict_chunks(
                 eval_matrix, train_matrix, encoded, seeds, first, logistic, n_classes, options
             )
         else:
-            # libsvm's random generator is process-wide: fits in threads would interleave draws between seeds
-            svcs = [first] + [_fit_svc(train_matrix, encoded, seed) for seed in seeds[1:]]
-            shared = [_same_model(svc, first) for svc in svcs]
+            svcs, shared = _seed_svcs(train_matrix, encoded, seeds, first, train_distances)
             sigmoids = _checked_sigmoids(svcs, shared, _raw_decision(first, sample), n_classes) if compiled else None
             chunks = _predict_from_distances(distances, svcs, shared, logistic, n_classes, n_jobs, chunk_rows, sigmoids)
             coupled = sigmoids is not None
