@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/explain_benchmark.py --experiments DIR[,DIR...] [--sizes 25,60] [--planted 6]
-        [--trials 3] [--against pool] [--correlate] [--output explain_benchmark.json]
+        [--trials 3] [--against pool] [--correlate] [--speed] [--output explain_benchmark.json]
 
 For each experiment (a folder written by ``download``, with the ``pool_faults.json`` truth the
 built-in corpora write) and size: the default algorithm (``clean_coverage``) selects from the pool;
@@ -14,7 +14,10 @@ harmful or marked ``suspect``. Reported per cell: found (median over trials, and
 how many picks were marked suspect and how many of those are faulty by the truth, and the
 report's seconds (median). With ``--correlate``, also the unplanted selection's report in both
 modes: how well the pool estimate stands in for the eval set (the Spearman correlation of the
-picks' leave-one-out effects, the two scores, and each mode's seconds). Not a timed test.
+picks' leave-one-out effects, the two scores, and each mode's seconds). With ``--speed``, only the
+time: per experiment and size, the default algorithm's selection explained ``--trials`` + 1 times in one
+process, in each mode; the first report's seconds (it compiles the loops and computes the pool's
+figures) and the median of the others. Not a timed test.
 """
 
 from __future__ import annotations
@@ -119,10 +122,51 @@ def correlate_cell(folder: Path, size: int) -> dict:
     return row
 
 
+def speed_cell(folder: Path, size: int, against: str, runs: int) -> dict:
+    """Seconds of ``runs`` reports of the default algorithm's selection, one after the other in one process.
+
+    The first pays what a process pays once (the compiled loops' compile, the pool's selection-independent
+    figures); the median of the later ones is what each further report takes.
+    """
+    experiment = load_experiment(folder, with_eval=against == "eval", cache_dir="off")
+    picked = experiment.select("clean_coverage", size)
+    seconds = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        experiment.explain(picked, against=against, limit=size)
+        seconds.append(round(time.perf_counter() - started, 2))
+    row = {
+        "experiment": str(folder),
+        "size": size,
+        "against": against,
+        "first_seconds": seconds[0],
+        "seconds": seconds[1:],
+        "seconds_median": statistics.median(seconds[1:]),
+    }
+    print(f"{folder.name} @ {size}, {against}: {row}", file=sys.stderr, flush=True)
+    return row
+
+
 def main(
     experiments: str, sizes: str = "25,60", planted: int = 6, trials: int = 3, against: str = "pool",
-    output: str = "explain_benchmark.json", correlate: bool = False,
+    output: str = "explain_benchmark.json", correlate: bool = False, speed: bool = False,
 ) -> None:  # fmt: skip
+    if speed:
+        rows = [
+            speed_cell(Path(folder), int(size), mode, trials)
+            for folder in str(experiments).split(",") if folder
+            for size in str(sizes).split(",") if size
+            for mode in ("pool", "eval")
+        ]  # fmt: skip
+        Path(output).write_text(json.dumps({"speed": rows}, indent=2) + "\n")
+        print("| experiment | size | against | first report (s) | next reports (s) | median (s) |")
+        print("| --- | ---: | --- | ---: | --- | ---: |")
+        for row in rows:
+            print(
+                f"| {row['experiment']} | {row['size']} | {row['against']} | {row['first_seconds']} | "
+                f"{', '.join(map(str, row['seconds']))} | {row['seconds_median']} |"
+            )
+        return
     rows, correlations = [], []
     for folder in [Path(part) for part in str(experiments).split(",") if part]:
         for size in [int(part) for part in str(sizes).split(",") if part]:

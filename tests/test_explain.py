@@ -364,3 +364,57 @@ def test_a_badly_cut_pick_that_its_neighbours_vouch_for_is_called_badly_cut(corp
     assert all(any("typical clips" in r or "weaker" in r for r in c["reasons"]) for c in cut)
     clean = [clip for clip in report["clips"] if clip["id"] not in faults]
     assert sum(clip["verdict"] == "badly cut?" for clip in clean) <= 1
+
+
+@pytest.mark.parametrize("against", ["pool", "eval"])
+def test_every_leave_one_out_figure_is_a_fresh_scorings_bit_for_bit(corpus: Path, against: str, monkeypatch):
+    """The report's shared work (kept distances, precomputed-kernel seed fits, two scorings at once) changes no
+    figure: each pick's score without it equals that of a scoring that shares nothing, every bit."""
+    from selection.diagnosis.estimate import Estimate, eval_estimate, leave_one_out, pool_estimate
+    from selection.inputs.rows import selection_rows
+    from selection.scoring import precomputed_fits
+    from selection.scoring.evaluation import score_predictions
+    from selection.scoring.fast_predict import predict_shared
+
+    experiment = load_experiment(corpus, config=corpus / "dataperf_speech_config.yaml")
+    pool, names = experiment.pool, experiment.class_names
+    rows = selection_rows(experiment.check(read_json(corpus / "train.json")), pool)
+    if against == "pool":
+        estimate = pool_estimate(pool, rows, experiment.config, names)
+    else:
+        estimate = eval_estimate(experiment.evaluation, rows, len(pool.ids), experiment.config, names)
+    fast_fits = []
+    honest = precomputed_fits.seed_fits
+    monkeypatch.setattr(precomputed_fits, "seed_fits", lambda *a: fast_fits.append(honest(*a)) or fast_fits[-1])
+    shared = leave_one_out(estimate, pool, rows)
+    assert fast_fits and all(fits is not None for fits in fast_fits)  # the precomputed fits did run
+    assert isinstance(estimate, Estimate) and estimate.shared  # and the kept distances
+    for index in range(len(rows)):
+        trial = np.delete(rows, index)
+        predictions = predict_shared(
+            pool.matrix[trial], pool.labels[trial], estimate.scored_on.matrix, estimate.seeds, compiled=False
+        )
+        fresh = score_predictions(
+            estimate.scored_on.labels, predictions, seeds=estimate.seeds, metric=estimate.metric,
+            class_names=names, class_weights=estimate.class_weights,
+        )["score"]  # fmt: skip
+        assert shared[index] == fresh, index
+
+
+def test_pool_figures_are_kept_for_as_long_as_the_pool_lives():
+    import gc
+
+    from selection.diagnosis import memo
+
+    matrix = np.arange(12.0).reshape(4, 3)
+    calls = []
+    compute = lambda: calls.append(1) or 66.0  # noqa: E731
+    assert memo.per_pool(matrix, "sum", compute) == memo.per_pool(matrix, "sum", compute) == 66.0
+    assert len(calls) == 1
+    other = matrix.copy()  # the same numbers, another pool: its own figures
+    memo.per_pool(other, "sum", compute)
+    assert len(calls) == 2
+    name = id(matrix)
+    del matrix, compute
+    gc.collect()
+    assert name not in memo._entries

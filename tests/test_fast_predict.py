@@ -418,3 +418,70 @@ def test_compile_loops_makes_the_next_scoring_use_them(monkeypatch):
     got = predict_shared(train, labels, evaluation, SEEDS)
     assert calls
     assert all(np.array_equal(a, b) for a, b in zip(predict_straightforward(train, labels, evaluation, SEEDS), got))
+
+
+# Precomputed-kernel seed fits (selection.scoring.precomputed_fits): libsvm's RBF fits, bit for bit.
+
+
+@pytest.mark.parametrize("n_classes, n_train, spread", [(2, 25, 2.0), (3, 40, 3.0), (6, 60, 4.0)])
+def test_precomputed_seed_fits_are_the_rbf_fits_bit_for_bit(n_classes, n_train, spread):
+    from selection.scoring import precomputed_fits
+    from selection.scoring.fast_predict import _fit_svc
+
+    pool, pool_labels, train_rows, _ = _pool_split(n_classes, seed=60 + n_classes, spread=spread, n_train=n_train)
+    labels = pool_labels[train_rows]
+    first = _fit_svc(pool[train_rows], labels, SEEDS[0])
+    distances = precomputed_fits.PairDistances(pool).among(train_rows)
+    fits = precomputed_fits.seed_fits(first, labels, SEEDS, distances)
+    assert fits is not None and all(fit is not None for fit in fits)  # the fast path ran, for every seed
+    for seed, fit in zip(SEEDS[1:], fits):
+        rbf = _fit_svc(pool[train_rows], labels, seed)
+        for name in ("support_", "_dual_coef_", "_intercept_", "_n_support", "probA_", "probB_"):
+            assert np.array_equal(getattr(fit, name), getattr(rbf, name)), name
+    assert any(not np.array_equal(fit.probA_, first.probA_) for fit in fits)  # the seeds do differ
+
+
+def test_pair_distances_are_libsvms_for_any_order_and_growth():
+    """The kept distances of a pair do not depend on which rows were asked for first, or in what order."""
+    from selection.scoring import exact_kernel
+    from selection.scoring.precomputed_fits import PairDistances
+
+    pool, _, train_rows, _ = _pool_split(3, seed=71, spread=3.0)
+    grown = PairDistances(pool)
+    grown.among(train_rows[:10])
+    difference, solver = grown.among(train_rows[::-1])
+    fresh_difference, fresh_solver = PairDistances(pool).among(train_rows[::-1])
+    assert np.array_equal(difference, fresh_difference) and np.array_equal(solver, fresh_solver)
+    vectors = pool[train_rows[::-1]].astype(np.float64)
+    expected = np.empty((len(vectors), len(vectors)))
+    exact_kernel._compile()["squared_distances"](vectors, vectors, expected, exact_kernel.DDOT)  # libsvm's ddot
+    assert np.array_equal(difference, expected)
+
+
+def test_kernel_forms_that_round_apart_send_the_fit_to_libsvm(monkeypatch):
+    """Where the solver's float kernel would differ, or the first seed's check fails, libsvm fits every seed."""
+    from selection.scoring import precomputed_fits
+    from selection.scoring.fast_predict import _fit_svc
+
+    pool, pool_labels, train_rows, eval_rows = _pool_split(3, seed=72, spread=3.0)
+    labels = pool_labels[train_rows]
+    first = _fit_svc(pool[train_rows], labels, SEEDS[0])
+    difference, solver = precomputed_fits.PairDistances(pool).among(train_rows)
+    nudged = difference.copy()
+    nudged[0, 1] = nudged[1, 0] = difference[0, 1] * (1 + 1e-4)  # beyond a float's rounding
+    assert precomputed_fits.seed_fits(first, labels, SEEDS, (nudged, solver)) is None
+    assert not precomputed_fits._refused  # one training set's rounding: only this call goes to libsvm
+    monkeypatch.setattr(precomputed_fits, "_refused", False)
+    honest = precomputed_fits._fit_precomputed
+
+    def off_by_one_ulp(kernel, encoded, seed):
+        fit = honest(kernel, encoded, seed)
+        fit._probA = np.nextafter(fit._probA, np.inf)
+        return fit
+
+    monkeypatch.setattr(precomputed_fits, "_fit_precomputed", off_by_one_ulp)
+    assert precomputed_fits.seed_fits(first, labels, SEEDS, (difference, solver)) is None
+    assert precomputed_fits._refused  # a failed check is final for the process
+    expected = list(predict_straightforward(pool[train_rows], labels, pool[eval_rows], SEEDS))
+    got = predict_shared(pool[train_rows], labels, pool[eval_rows], SEEDS, train_distances=(difference, solver))
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))  # through libsvm's fits, still exact

@@ -27,6 +27,7 @@ challenge, and research); every output says so.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ HOLDOUT_CLIPS = 4000
 HOLDOUT_MIN_PER_CLASS = 40
 HOLDOUT_SEED = 20240
 NONTARGET_SHARE = 0.96
+_SHARED_SETUP = threading.Lock()
 
 
 @dataclass
@@ -164,10 +166,11 @@ def score_rows(estimate: Estimate, pool: LabelledVectors, rows: np.ndarray, *, n
     if len(np.unique(labels)) < 2:
         return None
     shared = estimate.shared
-    if "pairs" not in shared:
-        shared["pairs"] = PairDistances(pool.matrix)
-        compiled = exact_kernel.usable()
-        shared["scored"] = exact_kernel.PoolDistances(estimate.scored_on.matrix, pool.matrix) if compiled else None
+    with _SHARED_SETUP:  # leave_one_out's two threads may both be first
+        if "pairs" not in shared:
+            compiled = exact_kernel.usable()
+            shared["scored"] = exact_kernel.PoolDistances(estimate.scored_on.matrix, pool.matrix) if compiled else None
+            shared["pairs"] = PairDistances(pool.matrix)
     scored = shared["scored"]
     everything = np.arange(len(estimate.scored_on.ids))
     predictions = predict_shared(
@@ -197,7 +200,7 @@ def leave_one_out(
 
     Two scorings run at once: one's logistic regression (mostly under the GIL) beside the other's SVC
     fits and kernel sums (outside it). The figures do not depend on it: libsvm's fits, whose random
-    generator is process-wide, still run one at a time (:data:`~selection.scoring.fast_predict.LIBSVM_FITS`).
+    generator is process-wide, still run one at a time (:data:`~selection.scoring.precomputed_fits.LIBSVM_FITS`).
     """
     from concurrent.futures import ThreadPoolExecutor
 

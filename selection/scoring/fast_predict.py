@@ -51,11 +51,9 @@ from threadpoolctl import ThreadpoolController
 
 from selection.scoring import exact_coupling, exact_kernel, precomputed_fits
 from selection.scoring.exact_kernel import libsvm_decision as _raw_decision
+from selection.scoring.precomputed_fits import LIBSVM_FITS
 
 CHUNK_ROWS = 1024
-# libsvm's random generator is process-wide: a fit seeds it and draws from it (the sigmoids' cross-validation),
-# so fits in two threads at once would interleave their draws. Every SVC fit here holds this lock.
-LIBSVM_FITS = threading.Lock()
 _buffers = threading.local()
 _controller: ThreadpoolController | None = None  # finding the loaded BLAS libraries takes milliseconds: once
 # The compiled loops cost about four seconds to compile, once per process, and save about half of a

@@ -37,6 +37,9 @@ from sklearn.svm import SVC
 
 log = logging.getLogger("dataperf")
 _refused = False
+# libsvm's random generator is process-wide: a fit seeds it and draws from it (the sigmoids' cross-validation),
+# so fits in two threads at once would interleave their draws. Every SVC fit of a scoring holds this lock.
+LIBSVM_FITS = threading.Lock()
 
 
 class PairDistances:
@@ -112,8 +115,6 @@ def _same(a: tuple, b: tuple) -> bool:
 
 
 def _fit_precomputed(kernel: np.ndarray, encoded: np.ndarray, seed: int) -> SVC:
-    from selection.scoring.fast_predict import LIBSVM_FITS
-
     with warnings.catch_warnings(), LIBSVM_FITS:
         warnings.simplefilter("ignore")
         return SVC(kernel="precomputed", probability=True, random_state=seed).fit(kernel, encoded)
