@@ -418,3 +418,13 @@ def test_pool_figures_are_kept_for_as_long_as_the_pool_lives():
     del matrix, compute
     gc.collect()
     assert name not in memo._entries
+
+
+def test_a_report_leaves_the_callers_warning_filters_as_they_were(corpus: Path):
+    """Its threads each set and restore the process-wide warnings filter; the caller's comes back."""
+    import warnings
+
+    experiment = load_experiment(corpus, config=corpus / "dataperf_speech_config.yaml", with_eval=False)
+    before = list(warnings.filters)
+    experiment.explain(read_json(corpus / "train.json"))
+    assert warnings.filters == before

@@ -28,6 +28,7 @@ challenge, and research); every output says so.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -210,7 +211,9 @@ def leave_one_out(
         figures = score_rows(estimate, pool, np.delete(rows, index), n_jobs=n_jobs)
         return np.nan if figures is None else figures["score"]
 
-    with ThreadPoolExecutor(2, thread_name_prefix="leave-one-out") as workers:
+    # each scoring sets and restores the process-wide warnings filter; two at once could restore each other's
+    # setting, so this thread's own context puts back the caller's filter once both are done
+    with warnings.catch_warnings(), ThreadPoolExecutor(2, thread_name_prefix="leave-one-out") as workers:
         for index, score in zip(progress(range(len(rows))), workers.map(without, range(len(rows)))):
             scores[index] = score
     return scores

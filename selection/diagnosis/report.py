@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -226,10 +227,15 @@ def explain_selection(
     timings["load"] = time.perf_counter() - started
 
     mark = time.perf_counter()
-    # the evidence and the map need no scoring: they run beside the leave-one-out scorings (both mostly
-    # outside the GIL), with BLAS on one thread throughout so that their figures do not depend on the cores
+    # the evidence and the map need no scoring: they run beside the leave-one-out scorings (their matrix work
+    # is outside the GIL), with BLAS on one thread throughout so that their figures do not depend on the cores
     nontarget = class_names.index(NONTARGET) if NONTARGET in class_names else None
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(1, thread_name_prefix="evidence") as side:
+    # (the warnings filter is process-wide and both threads set and restore it: this context restores the caller's)
+    with (
+        warnings.catch_warnings(),
+        threadpool_limits(limits=1, user_api="blas"),
+        ThreadPoolExecutor(1, thread_name_prefix="evidence") as side,
+    ):
         pool_work = side.submit(
             lambda: (
                 gather_evidence(
