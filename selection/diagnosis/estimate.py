@@ -199,9 +199,10 @@ def leave_one_out(
 ) -> np.ndarray:
     """Score with each pick left out (NaN where that leaves a single class), in ``rows`` order.
 
-    Two scorings run at once: one's logistic regression (mostly under the GIL) beside the other's SVC
-    fits and kernel sums (outside it). The figures do not depend on it: libsvm's fits, whose random
-    generator is process-wide, still run one at a time (:data:`~selection.scoring.precomputed_fits.LIBSVM_FITS`).
+    Two scorings run at once (one with ``n_jobs=1``): one's logistic regression (mostly under the GIL)
+    beside the other's SVC fits and kernel sums (outside it). The figures do not depend on it: libsvm's
+    fits, whose random generator is process-wide, still run one at a time
+    (:data:`~selection.scoring.precomputed_fits.LIBSVM_FITS`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -213,7 +214,8 @@ def leave_one_out(
 
     # each scoring sets and restores the process-wide warnings filter; two at once could restore each other's
     # setting, so this thread's own context puts back the caller's filter once both are done
-    with warnings.catch_warnings(), ThreadPoolExecutor(2, thread_name_prefix="leave-one-out") as workers:
+    threads = 1 if n_jobs == 1 else 2
+    with warnings.catch_warnings(), ThreadPoolExecutor(threads, thread_name_prefix="leave-one-out") as workers:
         for index, score in zip(progress(range(len(rows))), workers.map(without, range(len(rows)))):
             scores[index] = score
     return scores
