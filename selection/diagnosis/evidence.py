@@ -165,7 +165,7 @@ def near_duplicates(
     norms = squared_norms(matrix) if norms is None else norms
     threshold = per_pool(
         matrix,
-        ("duplicate threshold", seed, id(pool_labels)),
+        ("duplicate threshold", seed, np.asarray(pool_labels).tobytes()),  # by content: an id can be reused
         lambda: _duplicate_threshold(matrix, pool_labels, norms, seed),
     )
     picks = matrix[picked_rows]

@@ -17,7 +17,8 @@ import numpy as np
 
 Value = TypeVar("Value")
 _entries: dict[int, tuple[weakref.ref, dict]] = {}
-_lock = threading.Lock()
+# reentrant: a garbage collection inside a locked section can free another pool, whose callback takes it again
+_lock = threading.RLock()
 
 
 def per_pool(matrix: np.ndarray, key: Hashable, compute: Callable[[], Value]) -> Value:

@@ -195,10 +195,7 @@ def _checked_sigmoids(svcs: list[SVC], shared: list[bool], decision: np.ndarray,
 
 
 def _same_model(a: SVC, b: SVC) -> bool:
-    return all(
-        np.array_equal(getattr(a, name), getattr(b, name))
-        for name in ("support_", "support_vectors_", "_dual_coef_", "_intercept_", "_n_support")
-    )
+    return precomputed_fits.same_fit(a, b, ("support_vectors_", *precomputed_fits.MODEL))
 
 
 def _fit_svc(matrix: np.ndarray, encoded: np.ndarray, seed: int) -> SVC:

@@ -106,12 +106,14 @@ def _libm_exp(values: np.ndarray) -> np.ndarray:
     )
 
 
-def _model(svc: SVC) -> tuple:
-    return (svc.support_, svc._dual_coef_, svc._intercept_, svc._n_support)
+# what makes two fits of one training set the same model; a precomputed fit has no support vectors of its own
+MODEL = ("support_", "_dual_coef_", "_intercept_", "_n_support")
+SIGMOIDS = ("probA_", "probB_")
 
 
-def _same(a: tuple, b: tuple) -> bool:
-    return all(np.array_equal(x, y) for x, y in zip(a, b))
+def same_fit(a: SVC, b: SVC, names: tuple[str, ...] = MODEL) -> bool:
+    """Whether the fitted attributes ``names`` of ``a`` and ``b`` are equal, every bit."""
+    return all(np.array_equal(getattr(a, name), getattr(b, name)) for name in names)
 
 
 def _fit_precomputed(kernel: np.ndarray, encoded: np.ndarray, seed: int) -> SVC:
@@ -153,12 +155,12 @@ def seed_fits(first: SVC, encoded: np.ndarray, seeds: list[int], distances: tupl
     ):
         return None  # this training set's two kernel forms round apart somewhere: libsvm's own fits
     check = _fit_precomputed(kernel, encoded, seeds[0])
-    if not (_same(_model(check), _model(first)) and _same((check.probA_, check.probB_), (first.probA_, first.probB_))):
+    if not same_fit(check, first, MODEL + SIGMOIDS):
         _refused = True
         log.warning("the precomputed-kernel SVC fit differs from libsvm's RBF fit here; using RBF fits from now on")
         return None
     fits = []
     for seed in seeds[1:]:
         fit = _fit_precomputed(kernel, encoded, seed)
-        fits.append(fit if _same(_model(fit), _model(first)) else None)
+        fits.append(fit if same_fit(fit, first) else None)
     return fits
