@@ -136,7 +136,8 @@ def run_case(experiment, faults: dict, name: str, train_set, size: int, repair: 
     seconds = time.perf_counter() - started
     picks = [
         {key: clip[key] for key in ("id", "label", "verdict", "decided_by", "effect", "neighbour_agreement",
-                                    "own_probability", "off_centre", "weakness")}
+                                    "own_probability", "word_probability", "other_word", "other_word_probability",
+                                    "off_centre", "weakness")}
         | {"truth": faults.get(clip["id"], "clean")}
         for clip in report["clips"]
     ]  # fmt: skip

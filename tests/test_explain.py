@@ -302,7 +302,8 @@ def test_the_largest_fault_is_named_first_and_the_repair_that_follows_it_raises_
 
 def test_a_pick_beyond_the_spread_of_harm_is_never_ok():
     """However well its neighbours vouch for it (badly cut clips sit together), a pick whose leave-one-out effect is
-    far beyond the others' spread is suspect, decided by its estimated effect."""
+    far beyond the others' spread is called harmful (not faulty: nothing says the clip is), decided by its estimated
+    effect; with label doubt as well it is suspect, and both kinds of evidence are named."""
     from selection.diagnosis.evidence import Evidence, judged
 
     n = 12
@@ -314,8 +315,53 @@ def test_a_pick_beyond_the_spread_of_harm_is_never_ok():
     effects = np.random.default_rng(0).normal(0.002, 0.001, n)
     effects[3] = -0.05
     decisions = judged(evidence, effects)
-    assert decisions[3] == ("suspect", ["estimated effect"])
+    assert decisions[3] == ("harmful", ["estimated effect"])
     assert all(decision == ("ok", []) for index, decision in enumerate(decisions) if index != 3)
+    evidence.own_probability[3] = 0.001
+    assert judged(evidence, effects)[3] == ("suspect", ["out-of-fold probability", "estimated effect"])
+
+
+def test_a_clip_the_word_model_takes_for_another_word_is_suspect_even_where_its_class_is_right():
+    """A nontarget clip of another nontarget word (its class right, its word wrong) is suspect by the word model;
+    a merely unsure word model (no other word near certain) leaves it ok."""
+    from selection.diagnosis.evidence import Evidence, judged
+
+    n = 6
+    evidence = Evidence(
+        neighbour_labels=np.zeros((n, 10), dtype=int), agreement=np.ones(n), own_probability=np.full(n, 0.99),
+        predicted=np.zeros(n, dtype=int), predicted_probability=np.full(n, 0.99), duplicate_of=np.full(n, -1),
+        duplicate_distance=np.zeros(n), duplicate_threshold=1.0, word_probability=np.full(n, 0.6),
+        other_word=["baku"] * n, other_word_probability=np.full(n, 0.3),
+    )  # fmt: skip
+    evidence.word_probability[1], evidence.other_word_probability[1] = 0.01, 0.97
+    evidence.word_probability[2], evidence.other_word_probability[2] = 0.01, 0.5
+    decisions = judged(evidence, np.zeros(n))
+    assert decisions[1] == ("suspect", ["another word"])
+    assert decisions[2] == ("ok", [])
+
+
+def test_word_probabilities_find_a_clip_of_another_word_filed_under_a_nontarget_word():
+    """The out-of-fold word model, on words that sit apart: a clip of word B filed under word A gets a low
+    probability of A and a high one of B, while its class (both nontargets) keeps a probability near 1."""
+    from selection.diagnosis.evidence import gather_evidence
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (4, 24))
+    labels, ids, vectors = [], [], []
+    for word in range(4):
+        for k in range(40):
+            name = "target" if word == 0 else f"w{word}"
+            labels.append(0 if word == 0 else 1)
+            ids.append(f"{name}/clip_{word}_{k}.wav")
+            vectors.append(centres[word] + 0.3 * rng.normal(0, 1, 24))
+    matrix = np.asarray(vectors, dtype=np.float32)
+    matrix[ids.index("w1/clip_1_0.wav")] = centres[2] + 0.3 * rng.normal(0, 1, 24)  # word w2 filed under w1
+    labels = np.asarray(labels)
+    rows = np.array([ids.index("w1/clip_1_0.wav"), ids.index("w1/clip_1_1.wav"), ids.index("target/clip_0_0.wav")])
+    evidence = gather_evidence(matrix, labels, rows, 2, pool_ids=ids, nontarget=1, class_names=["target", "nontarget"])
+    assert evidence.word_probability[0] < 0.05 and evidence.other_word[0] == "w2"
+    assert evidence.other_word_probability[0] > 0.9 and evidence.own_probability[0] > 0.9
+    assert evidence.word_probability[1] > 0.9 and evidence.own_probability[2] > 0.9
 
 
 def test_a_pool_too_small_to_separate_effects_gets_a_warning_instead_of_verdicts(workspace: Path, capsys):

@@ -154,7 +154,7 @@ def selection_advice(
         effect = None if without_suspects is None else round(float(without_suspects["score"] - full["score"]), 6)
         parts = []
         if suspects:
-            parts.append(f"{suspects} look mislabeled or harmful (verdict suspect)")
+            parts.append(f"{suspects} look mislabeled or another word (verdict suspect)")
         if badly_cut:
             parts.append(f"{badly_cut} look badly cut (verdict badly cut?)")
         tail = ""
@@ -169,6 +169,14 @@ def selection_advice(
             "kind": "suspect picks",
             "text": f"of your {n} picks, {' and '.join(parts)}{tail}",
             "effect": effect,
+        })  # fmt: skip
+    harmful = verdicts.count("harmful")
+    if harmful:
+        items.append({
+            "kind": "harmful picks",
+            "text": f"{harmful} pick{'s' if harmful > 1 else ''} with nothing wrong in the clip itself hurt the "
+            "estimate well beyond the other picks (verdict harmful): try replacing them (--repair)",
+            "effect": None,
         })  # fmt: skip
     redundant = verdicts.count("redundant")
     if redundant:

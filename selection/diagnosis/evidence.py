@@ -6,10 +6,14 @@ Three kinds, each computed from the allowed pool alone:
   embeddings, the distance the frozen classifier's RBF kernel uses). A clip of another word
   under this label sits among that word's clips; a badly cut clip among other badly cut
   clips of every label.
-- **out-of-fold probability** of the clip's own label, from a logistic regression (on the
-  sample's principal components) trained on a stratified sample of the pool that excludes the
-  clip (the picks are split into folds; each fold is predicted by a model that never saw it),
-  as cleanlab's ``find_label_issues`` uses out-of-fold probabilities.
+- **out-of-fold probabilities** of the clip's own word and label, from a linear discriminant model
+  of the pool's words (each nontarget word apart; one shrunk covariance shared by every word, so the
+  variation of speakers, loudness and noise is learnt from the whole pool) trained on a sample of
+  the pool that excludes the clip (the picks are split into folds; each fold is predicted by a
+  model that never saw it), as cleanlab's ``find_label_issues`` uses out-of-fold probabilities.
+  A label's probability is the sum of its words'. A clip the model takes for another word with
+  near certainty is that word, even where its class is right (a nontarget that is another
+  nontarget word).
 - **near-duplicates** among the picks: two picks of one label closer to each other than
   almost every pool clip is to its nearest same-label neighbour add little beyond one of them.
 - **typicality**, which does not use any other clip's label: how far the clip's direction is from
@@ -22,10 +26,11 @@ Three kinds, each computed from the allowed pool alone:
   centre and a badly cut clip, with less of the word's variation, often lies inside it (the
   clips nearest a word's mean or median are often badly cut ones).
 
-Verdicts: ``suspect`` when the neighbours and the out-of-fold model both disagree with the
-label, or one of them disagrees strongly, or the clip hurts the estimate well beyond the
-spread of the other picks' effects; ``badly cut?`` when its label is not doubted but it is far
-from its word's typical clips; ``redundant`` when it is the less useful half of a near-duplicate
+Verdicts (:func:`judged`): ``suspect`` when the out-of-fold model doubts the label strongly, or
+no neighbour shares it and the model doubts it, or the model takes the clip for another word;
+``badly cut?`` when its label is not doubted but it is far from its word's typical clips;
+``harmful`` when nothing says the clip is faulty but it hurts the estimate well beyond the spread
+of the other picks' effects; ``redundant`` when it is the less useful half of a near-duplicate
 pair; ``ok`` otherwise.
 """
 
@@ -39,26 +44,28 @@ import numpy as np
 from selection.diagnosis.memo import per_pool
 
 NEIGHBOURS = 10
-OOF_SAMPLE_PER_CLASS = 400
+OOF_SAMPLE_PER_WORD = 600
 OOF_FOLDS = 5
 OOF_COMPONENTS = 64
 DUPLICATE_QUANTILE = 0.01
 # verdict thresholds, chosen on the synthetic English corpus (seed 0) and the spoken English corpus by the worse of
 # the flags' recall and precision over weak and planted selections (benchmarks/explain_faults.py); measured on others
-AGREEMENT_LOW = 0.2
-AGREEMENT_VERY_LOW = 0.0
-OOF_LOW = 0.3
-OOF_VERY_LOW = 0.15
+AGREEMENT_LOW = 0.0  # none of the 10 neighbours carries the pick's label ...
+OOF_LOW = 0.5  # ... and the out-of-fold model gives the label less than this
+OOF_VERY_LOW = 0.01  # the out-of-fold model alone
+WORD_LOW = 0.05  # the model gives the pick's own word less than this ...
+OTHER_WORD_HIGH = 0.9  # ... and one other word more than this
 HARM_SPREADS = 3.0
 TYPICAL_COMPONENTS = 64  # the view the default algorithm cleans in: PCA, each row scaled to length 1
 TYPICAL_MIN_CLIPS = 8  # a word with fewer pool clips has no spread to judge against
-OFF_CENTRE_SPREADS = 3.0
+OFF_CENTRE_SPREADS = 1.5
 WEAK_SPREADS = 3.5
-VERDICTS = ("suspect", "badly cut?", "redundant", "ok", "not judged")  # "not judged": the estimate is too small
+# "not judged": the estimate is too small
+VERDICTS = ("suspect", "badly cut?", "harmful", "redundant", "ok", "not judged")
 
 
 def verdict_counts(tally: dict) -> str:
-    """``"4 suspect, 19 badly cut?, 0 redundant, 2 ok"`` (``not judged`` only when some pick is)."""
+    """``"4 suspect, 19 badly cut?, 1 harmful, 0 redundant, 2 ok"`` (``not judged`` only when some pick is)."""
     return ", ".join(f"{tally.get(name, 0)} {name}" for name in VERDICTS if name != "not judged" or tally.get(name))
 
 
@@ -68,7 +75,7 @@ class Evidence:
 
     neighbour_labels: np.ndarray  # (n_picks, NEIGHBOURS) class ids
     agreement: np.ndarray  # share of neighbours with the pick's label
-    own_probability: np.ndarray  # out-of-fold probability of the pick's label
+    own_probability: np.ndarray  # out-of-fold probability of the pick's label (its words' probabilities summed)
     predicted: np.ndarray  # out-of-fold most likely class
     predicted_probability: np.ndarray
     duplicate_of: np.ndarray  # index of a near-duplicate pick, or -1
@@ -76,6 +83,9 @@ class Evidence:
     duplicate_threshold: float
     off_centre: np.ndarray | None = None  # robust z of the direction's distance from its word's (NaN: not judged)
     weakness: np.ndarray | None = None  # robust z of how much weaker the vector is than its word's (NaN: not judged)
+    word_probability: np.ndarray | None = None  # out-of-fold probability of the pick's own word
+    other_word: list[str] | None = None  # the most likely other word ("" when there is none)
+    other_word_probability: np.ndarray | None = None
 
 
 def _squared_distances(rows: np.ndarray, matrix: np.ndarray, norms: np.ndarray) -> np.ndarray:
@@ -110,43 +120,59 @@ def nearest_labels(
     return out
 
 
-def out_of_fold_probabilities(
-    pool_matrix: np.ndarray, pool_labels: np.ndarray, picked_rows: np.ndarray, n_classes: int, *, seed: int = 0
-) -> np.ndarray:
-    """(n_picks, n_classes) probabilities, each pick's from a model trained without it.
+def unit_components(pool_matrix: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Every pool row scaled to length 1 and projected onto the first :data:`OOF_COMPONENTS` principal components.
 
-    The model is a logistic regression on the sample's first ``OOF_COMPONENTS`` principal
-    components (standardized): the raw 1024-d fit takes seconds per fold, this one a fraction
-    of a second, and the label evidence it gives is the same in kind.
+    The components are fitted on a fixed sample of at most 4,000 rows; the projection is kept per pool
+    (it does not depend on the selection).
     """
-    from sklearn.linear_model import LogisticRegression
 
+    def compute() -> np.ndarray:
+        matrix = np.asarray(pool_matrix).astype(np.float64)
+        unit = matrix / (np.linalg.norm(matrix, axis=1, keepdims=True) + 1e-12)
+        sample = np.random.default_rng(seed).permutation(len(unit))[:4000]
+        mean = unit[sample].mean(axis=0)
+        _, _, components = np.linalg.svd(unit[sample] - mean, full_matrices=False)
+        return (unit - mean) @ components[:OOF_COMPONENTS].T
+
+    return per_pool(pool_matrix, ("unit components", seed), compute)
+
+
+def out_of_fold_word_probabilities(
+    pool_matrix: np.ndarray, groups: np.ndarray, picked_rows: np.ndarray, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the word groups, in column order; (n_picks, n_groups) probabilities), each pick's from a model without it.
+
+    The model is linear discriminant analysis over the pool's *words* (a target's word is its label; each
+    nontarget word is its own group: :func:`word_groups`), with a shrunk covariance shared by all words, on
+    :func:`unit_components`. The within-word variation (speakers, loudness, noise) is the same for every
+    word, so one shared covariance models it from the whole pool, where a per-clip neighbourhood sees only
+    a few clips of a word. It is trained on at most :data:`OOF_SAMPLE_PER_WORD` pool clips per word and the
+    picks, with the pool's word frequencies as priors; the picks are split into :data:`OOF_FOLDS` folds and
+    each fold is predicted by a model that never saw it, as cleanlab's out-of-fold probabilities are.
+    """
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    projected = unit_components(pool_matrix, seed=seed)
+    columns, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
     rng = np.random.default_rng(seed)
     sample = np.concatenate(
-        [rng.permutation(np.flatnonzero(pool_labels == c))[:OOF_SAMPLE_PER_CLASS] for c in range(n_classes)]
+        [rng.permutation(np.flatnonzero(index == k))[:OOF_SAMPLE_PER_WORD] for k in range(len(columns))]
     )
     fitted_on = np.union1d(sample, picked_rows)
-    basis_rows = pool_matrix[fitted_on].astype(np.float64)
-    mean = basis_rows.mean(axis=0)
-    _, _, components = np.linalg.svd(basis_rows - mean, full_matrices=False)
-    projected = (pool_matrix[fitted_on].astype(np.float64) - mean) @ components[:OOF_COMPONENTS].T
-    projected /= np.maximum(projected.std(axis=0), 1e-12)
-    position = {row: i for i, row in enumerate(fitted_on)}
     folds = rng.permutation(len(picked_rows)) % OOF_FOLDS
-    probabilities = np.full((len(picked_rows), n_classes), 1.0 / n_classes)
+    probabilities = np.zeros((len(picked_rows), len(columns)))
     for fold in range(min(OOF_FOLDS, len(picked_rows))):
-        held = picked_rows[folds == fold]
-        train = np.setdiff1d(fitted_on, held)
-        present = np.unique(pool_labels[train])
+        held = folds == fold
+        train = np.setdiff1d(fitted_on, picked_rows[held])
+        present = np.unique(index[train])
+        priors = counts[present] / counts[present].sum()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = LogisticRegression(max_iter=500).fit(
-                projected[[position[row] for row in train]], pool_labels[train]
-            )
-            fold_probabilities = model.predict_proba(projected[[position[row] for row in held]])
-        probabilities[folds == fold] = 0.0
-        probabilities[np.ix_(folds == fold, present)] = fold_probabilities
-    return probabilities
+            model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=priors)
+            model.fit(projected[train], index[train])
+            probabilities[np.ix_(held, present)] = model.predict_proba(projected[picked_rows[held]])
+    return columns, probabilities
 
 
 def near_duplicates(
@@ -281,24 +307,40 @@ def gather_evidence(
     *,
     pool_ids: list[str] | None = None,
     nontarget: int | None = None,
+    class_names: list[str] | None = None,
 ) -> Evidence:
     """Every kind of evidence for the picks (pool rows, in the selection's order).
 
     ``pool_ids`` (with ``nontarget``, the nontarget class id) gives each nontarget clip its word for the
-    typicality evidence; without them every class is one word.
+    typicality and word evidence; without them every class is one word. ``class_names`` names the target
+    words in ``other_word`` (else their class ids).
     """
     from selection.inputs.validation import clip_word
 
     norms = squared_norms(pool_matrix)
-    words = (
-        np.array([clip_word(clip) for clip in pool_ids]) if pool_ids is not None else np.zeros(len(pool_labels), str)
-    )
+    with_words = pool_ids is not None
+    words = np.array([clip_word(clip) for clip in pool_ids]) if with_words else np.zeros(len(pool_labels), str)
     off_centre, weakness = typicality(
-        pool_matrix, pool_labels, words, picked_rows, nontarget=nontarget if pool_ids is not None else None
+        pool_matrix, pool_labels, words, picked_rows, nontarget=nontarget if with_words else None
     )
     neighbour_labels = nearest_labels(pool_matrix, pool_labels, picked_rows, norms=norms)
     own = pool_labels[picked_rows]
-    probabilities = out_of_fold_probabilities(pool_matrix, pool_labels, picked_rows, n_classes)
+    groups = word_groups(pool_labels, words, nontarget if with_words else None)
+    columns, word_probabilities = out_of_fold_word_probabilities(pool_matrix, groups, picked_rows)
+    column_class = np.array([pool_labels[np.flatnonzero(groups == group)[0]] for group in columns])
+    probabilities = np.zeros((len(picked_rows), n_classes))
+    for class_id in range(n_classes):
+        probabilities[:, class_id] = word_probabilities[:, column_class == class_id].sum(axis=1)
+    own_column = np.searchsorted(columns, groups[picked_rows])
+    others = word_probabilities.copy()
+    others[np.arange(len(own)), own_column] = -1.0
+    other_column = others.argmax(axis=1) if len(columns) > 1 else np.zeros(len(own), dtype=np.int64)
+
+    def word_name(group: int) -> str:
+        if group >= 0:
+            return class_names[group] if class_names is not None else str(group)
+        return str(words[np.flatnonzero(groups == group)[0]])
+
     duplicate_of, distance, threshold = near_duplicates(pool_matrix, pool_labels, picked_rows, norms=norms)
     predicted = probabilities.argmax(axis=1)
     return Evidence(
@@ -312,6 +354,9 @@ def gather_evidence(
         duplicate_threshold=threshold,
         off_centre=off_centre,
         weakness=weakness,
+        word_probability=word_probabilities[np.arange(len(own)), own_column],
+        other_word=[word_name(int(columns[c])) if len(columns) > 1 else "" for c in other_column],
+        other_word_probability=np.where(len(columns) > 1, word_probabilities[np.arange(len(own)), other_column], 0.0),
     )
 
 
@@ -325,7 +370,7 @@ def harm_spread(effects: np.ndarray) -> float:
 
 
 def verdicts(evidence: Evidence, effects: np.ndarray) -> list[str]:
-    """``suspect``, ``badly cut?``, ``redundant`` or ``ok`` per pick.
+    """``suspect``, ``badly cut?``, ``harmful``, ``redundant`` or ``ok`` per pick.
 
     ``effects`` is the score with every pick minus the score without this one (positive helps).
     """
@@ -335,38 +380,53 @@ def verdicts(evidence: Evidence, effects: np.ndarray) -> list[str]:
 def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]]]:
     """Per pick: its verdict and the evidence that decided it.
 
-    ``suspect`` when its neighbours mostly carry other labels and a model trained on the rest of the
-    pool doubts its label, or either says so strongly, or when leaving it out raises the estimate by
-    more than :data:`HARM_SPREADS` times the spread of all picks' effects (a pick among the most
-    harmful is never ``ok``, whatever its neighbours say: badly cut clips sit together and vouch for
-    each other); ``badly cut?`` when nothing doubts its label but its direction is more than
-    :data:`OFF_CENTRE_SPREADS` spreads from its word's typical clips, or its vector is weaker by more than
-    :data:`WEAK_SPREADS` spreads; ``redundant``, of two near-duplicate ``ok`` picks, the one that helps less.
+    - ``suspect`` (its label is doubted): the out-of-fold model gives its label a probability below
+      :data:`OOF_VERY_LOW`; or none of its neighbours carries its label and the model gives the label less
+      than :data:`OOF_LOW`; or the model gives its own word less than :data:`WORD_LOW` and one other word
+      more than :data:`OTHER_WORD_HIGH` (the clip is another word: for a nontarget, another nontarget
+      word, so its class is still right).
+    - ``badly cut?``: its label is not doubted, but its direction is more than :data:`OFF_CENTRE_SPREADS`
+      spreads from its word's typical clips, or its vector is weaker by more than :data:`WEAK_SPREADS`.
+    - ``harmful``: nothing says the clip itself is faulty, but leaving it out raises the estimate by more
+      than :data:`HARM_SPREADS` times the spread of all picks' effects. A pick among the most harmful is
+      never ``ok``; it is not called faulty either (a clean clip can hurt a selection: its balance, its
+      boundary), and the estimate is noisy where the held-out clips are few.
+    - ``redundant``: of two near-duplicate ``ok`` picks, the one that helps less.
+
+    A harmful ``suspect`` or ``badly cut?`` pick lists ``estimated effect`` among its evidence too.
     """
     spread = harm_spread(effects)
     effect = np.nan_to_num(effects, nan=0.0)
-    neighbours = evidence.agreement <= AGREEMENT_VERY_LOW
     probability = evidence.own_probability < OOF_VERY_LOW
-    both = (evidence.agreement <= AGREEMENT_LOW) & (evidence.own_probability < OOF_LOW)
+    neighbours = (evidence.agreement <= AGREEMENT_LOW) & (evidence.own_probability < OOF_LOW)
+    if evidence.word_probability is not None:
+        another = (evidence.word_probability < WORD_LOW) & (evidence.other_word_probability > OTHER_WORD_HIGH)
+    else:
+        another = np.zeros(len(effect), dtype=bool)
     harmful = effect < -HARM_SPREADS * spread
     result = []
     for index in range(len(effect)):
         decided = []
-        if neighbours[index] or both[index]:
-            decided.append("neighbour labels")
-        if probability[index] or both[index]:
+        if neighbours[index]:
+            decided += ["neighbour labels", "out-of-fold probability"]
+        elif probability[index]:
             decided.append("out-of-fold probability")
-        if harmful[index]:
-            decided.append("estimated effect")
-        if decided:
-            result.append(("suspect", decided))
-            continue
+        if another[index]:
+            decided.append("another word")
         atypical = []
         if evidence.off_centre is not None and evidence.off_centre[index] > OFF_CENTRE_SPREADS:
             atypical.append("off its word's centre")
         if evidence.weakness is not None and evidence.weakness[index] > WEAK_SPREADS:
             atypical.append("weak vector")
-        result.append(("badly cut?", atypical) if atypical else ("ok", []))
+        harm = ["estimated effect"] if harmful[index] else []
+        if decided:
+            result.append(("suspect", decided + harm))
+        elif atypical:
+            result.append(("badly cut?", atypical + harm))
+        elif harm:
+            result.append(("harmful", harm))
+        else:
+            result.append(("ok", []))
     for index, other in enumerate(evidence.duplicate_of):
         if other < 0 or result[index][0] != "ok":
             continue

@@ -18,7 +18,13 @@ from selection.diagnosis.evidence import NEIGHBOURS, verdict_counts
 PALETTE = ("#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb", "#b06000", "#e52592", "#5f6368")
 NONTARGET_COLOUR = "#bdc1c6"
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; media-src data:"
-VERDICT_COLOURS = {"suspect": "#c5221f", "badly cut?": "#a142f4", "redundant": "#b06000", "ok": "#188038"}
+VERDICT_COLOURS = {
+    "suspect": "#c5221f",
+    "badly cut?": "#a142f4",
+    "harmful": "#e37400",
+    "redundant": "#b06000",
+    "ok": "#188038",
+}
 
 
 def _text(value) -> str:
@@ -196,6 +202,7 @@ td.id {{ font-family: ui-monospace, monospace; font-size: 0.85rem; }}
 td.id .name, td.verdict {{ white-space: nowrap; }}
 td.why ul {{ margin: 0; padding-left: 1rem; font-size: 0.85rem; }}
 tr.suspect td.verdict {{ color: {VERDICT_COLOURS["suspect"]}; font-weight: bold; }}
+tr.harmful td.verdict {{ color: {VERDICT_COLOURS["harmful"]}; }}
 tr.redundant td.verdict {{ color: {VERDICT_COLOURS["redundant"]}; }}
 tr.badly-cut td.verdict {{ color: {VERDICT_COLOURS["badly cut?"]}; font-weight: bold; }}
 .key {{ margin-right: 0.8rem; white-space: nowrap; }}

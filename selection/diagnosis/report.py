@@ -17,9 +17,21 @@ from threadpoolctl import threadpool_limits
 from selection.board.entries import visible
 from selection.diagnosis.advice import selection_advice
 from selection.diagnosis.estimate import eval_estimate, leave_one_out, pool_estimate, score_rows
-from selection.diagnosis.evidence import NEIGHBOURS, VERDICTS, gather_evidence, harm_spread, judged, verdict_counts
+from selection.diagnosis.evidence import (
+    NEIGHBOURS,
+    OFF_CENTRE_SPREADS,
+    OTHER_WORD_HIGH,
+    VERDICTS,
+    WEAK_SPREADS,
+    WORD_LOW,
+    gather_evidence,
+    harm_spread,
+    judged,
+    verdict_counts,
+)
 from selection.diagnosis.projection import pool_map
 from selection.diagnosis.repair import repair
+from selection.inputs.formats import NONTARGET
 from selection.progress import report_progress
 
 EVAL_MODE_NOTE = (
@@ -68,6 +80,11 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric
             f"leaving it out {direction} the estimated {metric} by {abs(clip['effect']):.4f} "
             f"(rank {clip['rank']} of {n_picks}; 1 is the most harmful)"
         )
+    if clip["verdict"] == "harmful":
+        sentences.append(
+            "nothing says the clip itself is faulty: it hurts this selection as a whole (its balance, its "
+            "classes' boundary), and one clip's effect is a noisy estimate; --repair tries a replacement"
+        )
     counts = Counter(class_names[c] for c in evidence.neighbour_labels[index])
     own = counts.get(label, 0)
     sentence = f"{own} of its {NEIGHBOURS} nearest pool clips {'is' if own == 1 else 'are'} labelled {label}"
@@ -82,13 +99,23 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric
     if clip["predicted"] != label:
         sentence += f" and {clip['predicted']} {clip['predicted_probability']:.2f}"
     sentences.append(sentence)
+    other = clip.get("other_word")
+    if other and clip["word_probability"] < WORD_LOW and clip["other_word_probability"] > OTHER_WORD_HIGH:
+        word = clip["word"] if label == NONTARGET else label
+        sentence = (
+            f"the model takes it for the word {other} ({clip['other_word_probability']:.2f}), not {word} "
+            f"({clip['word_probability']:.2f}): it is probably another word"
+        )
+        if label == NONTARGET and other not in class_names:
+            sentence += " (still a nontarget, so it misleads the classifier less than a target would)"
+        sentences.append(sentence)
     off_centre, weakness = clip["off_centre"], clip["weakness"]
-    if off_centre is not None and off_centre > 2:
+    if off_centre is not None and off_centre > OFF_CENTRE_SPREADS:
         sentences.append(
             f"it points away from its word's typical clips: {off_centre:.1f} spreads beyond the median "
             f"{'nontarget clip of its word' if clip['word'] != label else 'clip of ' + label} (badly cut clips do)"
         )
-    if weakness is not None and weakness > 2:
+    if weakness is not None and weakness > WEAK_SPREADS:
         sentences.append(
             f"its vector is weaker than its word's clips by {weakness:.1f} spreads (mostly silence or a fragment?)"
         )
@@ -207,7 +234,6 @@ def explain_selection(
     extras : dict
         ``repaired`` (a train.json document, or None) and ``map`` (the pool map's arrays).
     """
-    from selection.inputs.formats import NONTARGET
     from selection.inputs.rows import selection_rows
     from selection.inputs.validation import clip_word
     from selection.scoring.provenance import harness
@@ -239,7 +265,13 @@ def explain_selection(
         pool_work = side.submit(
             lambda: (
                 gather_evidence(
-                    pool.matrix, pool.labels, rows, len(class_names), pool_ids=pool.ids, nontarget=nontarget
+                    pool.matrix,
+                    pool.labels,
+                    rows,
+                    len(class_names),
+                    pool_ids=pool.ids,
+                    nontarget=nontarget,
+                    class_names=class_names,
                 ),
                 pool_map(pool.matrix, rows),
             )
@@ -280,6 +312,9 @@ def explain_selection(
             "own_probability": round(float(evidence.own_probability[index]), 4),
             "predicted": class_names[int(evidence.predicted[index])],
             "predicted_probability": round(float(evidence.predicted_probability[index]), 4),
+            "word_probability": round(float(evidence.word_probability[index]), 4),
+            "other_word": evidence.other_word[index] or None,
+            "other_word_probability": round(float(evidence.other_word_probability[index]), 4),
             "duplicate_of": picked_ids[evidence.duplicate_of[index]] if evidence.duplicate_of[index] >= 0 else None,
             "duplicate_distance": round(float(evidence.duplicate_distance[index]), 4)
             if evidence.duplicate_of[index] >= 0
@@ -315,7 +350,7 @@ def explain_selection(
             moves = [{"moved": balance["moved"], "text": balance["text"], "effect": balance["effect"]}]
         present = {int(row): position for position, row in enumerate(start)}
         removable = [
-            present[int(rows[i])] for kind in (*FLAGGED, "redundant") for i in order
+            present[int(rows[i])] for kind in (*FLAGGED, "harmful", "redundant") for i in order
             if verdict[i] == kind and int(rows[i]) in present
         ]  # fmt: skip
         baseline = balance["_score"] if moves else full["score"]
