@@ -364,6 +364,27 @@ def test_word_probabilities_find_a_clip_of_another_word_filed_under_a_nontarget_
     assert evidence.word_probability[1] > 0.9 and evidence.own_probability[2] > 0.9
 
 
+def test_a_word_with_too_few_clips_to_learn_is_not_judged_by_the_word_model():
+    """A nontarget word with fewer than 8 pool clips besides the picks: the word model cannot say its clip is not
+    that word, so the clip's word probability is unknown (null in the JSON) and it is never called another word."""
+    from selection.diagnosis.evidence import Evidence, gather_evidence, judged
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 1, (3, 16))
+    sizes = {"target": 40, "w1": 40, "w2": 5}
+    labels, ids, vectors = [], [], []
+    for word, (name, size) in enumerate(sizes.items()):
+        for k in range(size):
+            labels.append(0 if name == "target" else 1)
+            ids.append(f"{name}/clip_{k}.wav")
+            vectors.append(centres[word] + 0.3 * rng.normal(0, 1, 16))
+    matrix, labels = np.asarray(vectors, dtype=np.float32), np.asarray(labels)
+    rows = np.array([ids.index("w2/clip_0.wav"), ids.index("w1/clip_0.wav"), ids.index("target/clip_0.wav")])
+    evidence = gather_evidence(matrix, labels, rows, 2, pool_ids=ids, nontarget=1, class_names=["target", "nontarget"])
+    assert np.isnan(evidence.word_probability[0]) and evidence.word_probability[1] > 0.5
+    assert isinstance(evidence, Evidence) and judged(evidence, np.zeros(3))[0][0] != "suspect"
+
+
 def test_a_pool_too_small_to_separate_effects_gets_a_warning_instead_of_verdicts(workspace: Path, capsys):
     """A researcher's handful of recordings per word: the first line says the figures mean nothing, no clip is
     judged, the page carries the warning, and --repair writes nothing it cannot justify."""

@@ -8,9 +8,9 @@ Three kinds, each computed from the allowed pool alone:
   clips of every label.
 - **out-of-fold probabilities** of the clip's own word and label, from a linear discriminant model
   of the pool's words (each nontarget word apart; one shrunk covariance shared by every word, so the
-  variation of speakers, loudness and noise is learnt from the whole pool) trained on a sample of
-  the pool that excludes the clip (the picks are split into folds; each fold is predicted by a
-  model that never saw it), as cleanlab's ``find_label_issues`` uses out-of-fold probabilities.
+  variation of speakers, loudness and noise is learnt from the whole pool) trained once on a sample
+  of the pool without any of the picks, so that no pick is judged by a model that saw it, as
+  cleanlab's ``find_label_issues`` uses out-of-fold probabilities.
   A label's probability is the sum of its words'. A clip the model takes for another word with
   near certainty is that word, even where its class is right (a nontarget that is another
   nontarget word).
@@ -45,7 +45,6 @@ from selection.diagnosis.memo import per_pool
 
 NEIGHBOURS = 10
 OOF_SAMPLE_PER_WORD = 600
-OOF_FOLDS = 5
 OOF_COMPONENTS = 64
 DUPLICATE_QUANTILE = 0.01
 # verdict thresholds, chosen on the synthetic English corpus (seed 0) and the spoken English corpus by the worse of
@@ -83,7 +82,7 @@ class Evidence:
     duplicate_threshold: float
     off_centre: np.ndarray | None = None  # robust z of the direction's distance from its word's (NaN: not judged)
     weakness: np.ndarray | None = None  # robust z of how much weaker the vector is than its word's (NaN: not judged)
-    word_probability: np.ndarray | None = None  # out-of-fold probability of the pick's own word
+    word_probability: np.ndarray | None = None  # probability of the pick's own word (NaN: under 8 clips to learn it)
     other_word: list[str] | None = None  # the most likely other word ("" when there is none)
     other_word_probability: np.ndarray | None = None
 
@@ -123,56 +122,68 @@ def nearest_labels(
 def unit_components(pool_matrix: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """Every pool row scaled to length 1 and projected onto the first :data:`OOF_COMPONENTS` principal components.
 
-    The components are fitted on a fixed sample of at most 4,000 rows; the projection is kept per pool
-    (it does not depend on the selection).
+    The components are the leading eigenvectors of the covariance of a fixed sample of at most 4,000 unit
+    rows (one symmetric eigendecomposition of a d × d matrix, a fraction of the sample's SVD); the
+    projection is kept per pool (it does not depend on the selection).
     """
 
     def compute() -> np.ndarray:
         matrix = np.asarray(pool_matrix).astype(np.float64)
         unit = matrix / (np.linalg.norm(matrix, axis=1, keepdims=True) + 1e-12)
-        sample = np.random.default_rng(seed).permutation(len(unit))[:4000]
-        mean = unit[sample].mean(axis=0)
-        _, _, components = np.linalg.svd(unit[sample] - mean, full_matrices=False)
-        return (unit - mean) @ components[:OOF_COMPONENTS].T
+        sample = unit[np.random.default_rng(seed).permutation(len(unit))[:4000]]
+        mean = sample.mean(axis=0)
+        centred = sample - mean
+        _, vectors = np.linalg.eigh(centred.T @ centred)
+        components = vectors[:, ::-1][:, :OOF_COMPONENTS]
+        return (unit - mean) @ components
 
     return per_pool(pool_matrix, ("unit components", seed), compute)
 
 
-def out_of_fold_word_probabilities(
+def out_of_sample_word_probabilities(
     pool_matrix: np.ndarray, groups: np.ndarray, picked_rows: np.ndarray, *, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(the word groups, in column order; (n_picks, n_groups) probabilities), each pick's from a model without it.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pick's probability of every word, from a model trained without any of the picks.
 
     The model is linear discriminant analysis over the pool's *words* (a target's word is its label; each
     nontarget word is its own group: :func:`word_groups`), with a shrunk covariance shared by all words, on
     :func:`unit_components`. The within-word variation (speakers, loudness, noise) is the same for every
     word, so one shared covariance models it from the whole pool, where a per-clip neighbourhood sees only
-    a few clips of a word. It is trained on at most :data:`OOF_SAMPLE_PER_WORD` pool clips per word and the
-    picks, with the pool's word frequencies as priors; the picks are split into :data:`OOF_FOLDS` folds and
-    each fold is predicted by a model that never saw it, as cleanlab's out-of-fold probabilities are.
+    a few clips of a word. It is trained once, on at most :data:`OOF_SAMPLE_PER_WORD` pool clips per word
+    with every pick left out (so no pick is judged by a model that saw it, as with cleanlab's out-of-fold
+    probabilities), with the pool's word frequencies as priors.
+
+    Returns (the word groups, in column order; (n_picks, n_groups) probabilities, 0 for a word the model
+    has no clip of; per pick, whether its own word had at least :data:`TYPICAL_MIN_CLIPS` clips to learn
+    from: a word model of fewer cannot say that a clip is not that word).
     """
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     projected = unit_components(pool_matrix, seed=seed)
     columns, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
     rng = np.random.default_rng(seed)
-    sample = np.concatenate(
-        [rng.permutation(np.flatnonzero(index == k))[:OOF_SAMPLE_PER_WORD] for k in range(len(columns))]
+    picked = np.zeros(len(groups), dtype=bool)
+    picked[picked_rows] = True
+    train = np.sort(
+        np.concatenate(
+            [rng.permutation(np.flatnonzero((index == k) & ~picked))[:OOF_SAMPLE_PER_WORD] for k in range(len(columns))]
+        )
     )
-    fitted_on = np.union1d(sample, picked_rows)
-    folds = rng.permutation(len(picked_rows)) % OOF_FOLDS
+    present, learnt = np.unique(index[train], return_counts=True)
     probabilities = np.zeros((len(picked_rows), len(columns)))
-    for fold in range(min(OOF_FOLDS, len(picked_rows))):
-        held = folds == fold
-        train = np.setdiff1d(fitted_on, picked_rows[held])
-        present = np.unique(index[train])
-        priors = counts[present] / counts[present].sum()
+    if len(present) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=priors)
+            model = LinearDiscriminantAnalysis(
+                solver="lsqr", shrinkage="auto", priors=counts[present] / counts[present].sum()
+            )
             model.fit(projected[train], index[train])
-            probabilities[np.ix_(held, present)] = model.predict_proba(projected[picked_rows[held]])
-    return columns, probabilities
+            probabilities[:, present] = model.predict_proba(projected[picked_rows])
+    elif len(present) == 1:
+        probabilities[:, present] = 1.0
+    clips_of_word = np.zeros(len(columns), dtype=np.int64)
+    clips_of_word[present] = learnt
+    return columns, probabilities, clips_of_word[index[picked_rows]] >= TYPICAL_MIN_CLIPS
 
 
 def near_duplicates(
@@ -326,7 +337,7 @@ def gather_evidence(
     neighbour_labels = nearest_labels(pool_matrix, pool_labels, picked_rows, norms=norms)
     own = pool_labels[picked_rows]
     groups = word_groups(pool_labels, words, nontarget if with_words else None)
-    columns, word_probabilities = out_of_fold_word_probabilities(pool_matrix, groups, picked_rows)
+    columns, word_probabilities, judged_word = out_of_sample_word_probabilities(pool_matrix, groups, picked_rows)
     column_class = np.array([pool_labels[np.flatnonzero(groups == group)[0]] for group in columns])
     probabilities = np.zeros((len(picked_rows), n_classes))
     for class_id in range(n_classes):
@@ -354,7 +365,7 @@ def gather_evidence(
         duplicate_threshold=threshold,
         off_centre=off_centre,
         weakness=weakness,
-        word_probability=word_probabilities[np.arange(len(own)), own_column],
+        word_probability=np.where(judged_word, word_probabilities[np.arange(len(own)), own_column], np.nan),
         other_word=[word_name(int(columns[c])) if len(columns) > 1 else "" for c in other_column],
         other_word_probability=np.where(len(columns) > 1, word_probabilities[np.arange(len(own)), other_column], 0.0),
     )

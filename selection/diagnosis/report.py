@@ -46,8 +46,8 @@ SMALLEST_EFFECT = 5e-5
 FLAGGED = ("suspect", "badly cut?")  # the picks "without the flagged picks" leaves out, and --repair swaps first
 
 
-def _rounded(value: float) -> float | None:
-    return None if not np.isfinite(value) else round(float(value), 2)
+def _rounded(value: float, digits: int = 2) -> float | None:
+    return None if not np.isfinite(value) else round(float(value), digits)
 
 
 def _figures(results: dict | None) -> dict | None:
@@ -100,7 +100,8 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric
         sentence += f" and {clip['predicted']} {clip['predicted_probability']:.2f}"
     sentences.append(sentence)
     other = clip.get("other_word")
-    if other and clip["word_probability"] < WORD_LOW and clip["other_word_probability"] > OTHER_WORD_HIGH:
+    mine = clip["word_probability"]
+    if other and mine is not None and mine < WORD_LOW and clip["other_word_probability"] > OTHER_WORD_HIGH:
         word = clip["word"] if label == NONTARGET else label
         sentence = (
             f"the model takes it for the word {other} ({clip['other_word_probability']:.2f}), not {word} "
@@ -312,7 +313,7 @@ def explain_selection(
             "own_probability": round(float(evidence.own_probability[index]), 4),
             "predicted": class_names[int(evidence.predicted[index])],
             "predicted_probability": round(float(evidence.predicted_probability[index]), 4),
-            "word_probability": round(float(evidence.word_probability[index]), 4),
+            "word_probability": _rounded(evidence.word_probability[index], 4),
             "other_word": evidence.other_word[index] or None,
             "other_word_probability": round(float(evidence.other_word_probability[index]), 4),
             "duplicate_of": picked_ids[evidence.duplicate_of[index]] if evidence.duplicate_of[index] >= 0 else None,
