@@ -485,3 +485,36 @@ def test_kernel_forms_that_round_apart_send_the_fit_to_libsvm(monkeypatch):
     expected = list(predict_straightforward(pool[train_rows], labels, pool[eval_rows], SEEDS))
     got = predict_shared(pool[train_rows], labels, pool[eval_rows], SEEDS, train_distances=(difference, solver))
     assert all(np.array_equal(a, b) for a, b in zip(expected, got))  # through libsvm's fits, still exact
+
+
+def test_a_new_process_loads_the_compiled_loops_from_numbas_cache(tmp_path):
+    """The coupling's and the decision sums' loops are compiled once per machine: a second process finds them in
+    numba's on-disk cache (here a temporary folder) instead of compiling them again, and computes the same bits."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, numpy as np\n"
+        "from selection.scoring import compiled_loops\n"
+        "from selection.scoring.exact_coupling import seed_probabilities\n"
+        "rng = np.random.default_rng(0)\n"
+        "p = seed_probabilities(rng.normal(size=(70, 6)), rng.normal(size=(2, 6)), rng.normal(size=(2, 6)), 4)\n"
+        "out = np.empty((3, 3))\n"
+        "compiled_loops.decision_values(rng.random((5, 4)), np.arange(3), np.arange(4), 0.5, np.array([0, 2]),\n"
+        "    np.array([2, 2]), rng.normal(size=(1, 4)), np.zeros(1), out)\n"
+        "loops = (compiled_loops.couple, compiled_loops.decision_values)\n"
+        "hits = {f.__name__: sum(f.stats.cache_hits.values()) for f in loops}\n"
+        "print(json.dumps({'hits': hits, 'bits': p.tobytes().hex() + out[:, :1].tobytes().hex()}))\n"
+    )  # fmt: skip
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [
+        json.loads(subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+                                  check=True).stdout)
+        for _ in range(2)
+    ]  # fmt: skip
+    assert runs[0]["hits"] == {"couple": 0, "decision_values": 0}
+    assert runs[1]["hits"]["couple"] >= 1 and runs[1]["hits"]["decision_values"] >= 1
+    assert runs[0]["bits"] == runs[1]["bits"]
+    assert any(tmp_path.rglob("*.nbi"))

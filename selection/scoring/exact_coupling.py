@@ -33,7 +33,7 @@ The vote then adds the logistic regression's probabilities and takes the first i
 largest sum, as ``np.argmax`` does (no entry is NaN: each is a sum of two probabilities), so a
 clip's probabilities never leave the compiled loop. Ten seeds' probabilities and votes for the
 31,216 clips of the default experiment take about 0.09 s on one core, against 0.28 s for libsvm's
-loop; compiling costs about two seconds, once per process.
+loop; compiling costs about two seconds, once per machine (numba's cache keeps the machine code).
 """
 
 from __future__ import annotations
@@ -45,129 +45,13 @@ _compiled = None
 
 
 def _compile():
-    """The compiled loop (compiled on first use)."""
+    """The compiled loop (`compiled_loops`: compiled, or loaded from numba's cache, on first use)."""
     global _compiled
-    if _compiled is not None:
-        return _compiled
-    import math
+    if _compiled is None:
+        from selection.scoring.compiled_loops import couple
 
-    from numba import njit
-
-    options = {"nogil": True, "error_model": "numpy"}
-
-    @njit(**options)
-    def start_rounds(r, q, p, k, lanes):
-        for t in range(k):
-            for lane in range(lanes):
-                p[t, lane] = 1.0 / k
-                q[t, t, lane] = 0.0
-            for j in range(t):
-                for lane in range(lanes):
-                    q[t, t, lane] += r[j, t, lane] * r[j, t, lane]
-                    q[t, j, lane] = q[j, t, lane]
-            for j in range(t + 1, k):
-                for lane in range(lanes):
-                    q[t, t, lane] += r[j, t, lane] * r[j, t, lane]
-                    q[t, j, lane] = -r[j, t, lane] * r[t, j, lane]
-
-    @njit(**options)
-    def largest_errors(q, p, qp, pqp, error, k, lanes):
-        for lane in range(lanes):
-            pqp[lane] = 0.0
-            error[lane] = 0.0
-        for t in range(k):
-            for lane in range(lanes):
-                qp[t, lane] = 0.0
-            for j in range(k):
-                for lane in range(lanes):
-                    qp[t, lane] += q[t, j, lane] * p[j, lane]
-            for lane in range(lanes):
-                pqp[lane] += p[t, lane] * qp[t, lane]
-        for t in range(k):
-            for lane in range(lanes):
-                e = abs(qp[t, lane] - pqp[lane])
-                error[lane] = e if e > error[lane] else error[lane]
-
-    @njit(**options)
-    def update(q, p, qp, pqp, diff, active, k, lanes):
-        for t in range(k):
-            for lane in range(lanes):
-                step = (-qp[t, lane] + pqp[lane]) / q[t, t, lane]
-                diff[lane] = step if active[lane] else 0.0
-            for lane in range(lanes):
-                d = diff[lane]
-                p[t, lane] += d
-                pqp[lane] = (pqp[lane] + d * (d * q[t, t, lane] + 2 * qp[t, lane])) / (1 + d) / (1 + d)
-            for j in range(k):
-                for lane in range(lanes):
-                    qp[j, lane] = (qp[j, lane] + diff[lane] * q[t, j, lane]) / (1 + diff[lane])
-                    p[j, lane] /= 1 + diff[lane]
-
-    @njit(**options)
-    def couple(decision, prob_a, prob_b, logistic_proba, votes, probabilities):
-        n_rows = decision.shape[0]
-        k = logistic_proba.shape[1]
-        lanes = LANES
-        r = np.empty((k, k, lanes))
-        q = np.empty((k, k, lanes))
-        qp = np.empty((k, lanes))
-        p = np.empty((k, lanes))
-        pqp = np.empty(lanes)
-        diff = np.empty(lanes)
-        error = np.empty(lanes)
-        active = np.empty(lanes, dtype=np.bool_)
-        max_iter = max(100, k)
-        eps = 0.005 / k
-        min_prob = 1e-7
-        keep = probabilities.shape[0] > 0
-        for seed in range(prob_a.shape[0]):
-            for first in range(0, n_rows, lanes):
-                used = min(lanes, n_rows - first)
-                pair = 0
-                for i in range(k):
-                    for j in range(i + 1, k):
-                        a, b = prob_a[seed, pair], prob_b[seed, pair]
-                        for lane in range(lanes):
-                            f = (decision[first + lane, pair] if lane < used else 0.0) * a + b
-                            if f >= 0:
-                                e = math.exp(-f)
-                                sigmoid = e / (1.0 + e)
-                            else:
-                                sigmoid = 1.0 / (1 + math.exp(f))
-                            clipped = sigmoid if sigmoid > min_prob else min_prob  # libsvm's max(sigmoid, min_prob)
-                            clipped = clipped if clipped < 1 - min_prob else 1 - min_prob  # then min(., 1 - min_prob)
-                            r[i, j, lane] = clipped
-                            r[j, i, lane] = 1 - clipped
-                        pair += 1
-                start_rounds(r, q, p, k, lanes)
-                for lane in range(lanes):
-                    active[lane] = lane < used
-                for _ in range(max_iter):
-                    largest_errors(q, p, qp, pqp, error, k, lanes)
-                    left = 0
-                    for lane in range(lanes):
-                        if error[lane] < eps:
-                            active[lane] = False  # libsvm's break: from now on its diff is 0
-                        left += active[lane]
-                    if left == 0:
-                        break
-                    update(q, p, qp, pqp, diff, active, k, lanes)
-                for lane in range(used):
-                    row = first + lane
-                    if keep:
-                        for c in range(k):
-                            probabilities[seed, row, c] = p[c, lane]
-                    best = 0
-                    best_sum = p[0, lane] + logistic_proba[row, 0]
-                    for c in range(1, k):
-                        total = p[c, lane] + logistic_proba[row, c]
-                        if total > best_sum:
-                            best = c
-                            best_sum = total
-                    votes[seed, row] = best
-
-    _compiled = couple
-    return couple
+        _compiled = couple
+    return _compiled
 
 
 def _run(decision, prob_a, prob_b, logistic_proba, keep: bool) -> tuple[np.ndarray, np.ndarray]:

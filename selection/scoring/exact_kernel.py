@@ -223,7 +223,7 @@ def _fold(builder, accumulators: list, width: int):
 
 
 def _compile() -> dict | None:
-    """The compiled loops, or None where numba is missing (compiled once per process, about a second)."""
+    """The compiled loops, or None where numba is missing (the distance loop is compiled once per process)."""
     global _compiled
     if _compiled is not None:
         return _compiled or None
@@ -232,6 +232,8 @@ def _compile() -> dict | None:
     except ImportError:
         _compiled = {}
         return None
+    from selection.scoring.compiled_loops import decision_values, pair_sums
+
     ddot = _blas_ddot()
     skylakex_many, skylakex_one = _vector_squares(8, SKYLAKEX_ROWS), _vector_squares(8, 1)
     haswell_many, haswell_one = _vector_squares(4, HASWELL_ROWS), _vector_squares(4, 1)
@@ -266,29 +268,6 @@ def _compile() -> dict | None:
                     for k in range(dim):
                         diff[k] = rows[i, k] - vectors[j, k]
                     out[i, j] = ddot(length.ctypes, diff.ctypes, step.ctypes, diff.ctypes, step.ctypes)
-
-    @njit(nogil=True)
-    def pair_sums(kernel, starts, counts, coef, rho, out_row):
-        """libsvm's ``predict_values``: one decision value per class pair, in its pair and summation order."""
-        n_classes = starts.shape[0]
-        pair = 0
-        for i in range(n_classes):
-            for j in range(i + 1, n_classes):
-                total = 0.0
-                for k in range(counts[i]):
-                    total += coef[j - 1, starts[i] + k] * kernel[starts[i] + k]
-                for k in range(counts[j]):
-                    total += coef[i, starts[j] + k] * kernel[starts[j] + k]
-                out_row[pair] = total - rho[pair]
-                pair += 1
-
-    @njit(nogil=True)
-    def decision_values(distances, rows, columns, gamma, starts, counts, coef, rho, out):
-        kernel = np.empty(columns.shape[0])
-        for row in range(rows.shape[0]):
-            for v in range(columns.shape[0]):
-                kernel[v] = math.exp(-gamma * distances[rows[row], columns[v]])
-            pair_sums(kernel, starts, counts, coef, rho, out[row])
 
     @njit(nogil=True)
     def row_decision_values(rows, vectors, gamma, starts, counts, coef, rho, out, layout):
