@@ -17,9 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
-from selection.scoring.exact_coupling import LANES
-
 OPTIONS = {"nogil": True, "error_model": "numpy"}
+LANES = 64  # rows the coupling takes together, one per SIMD lane of its rounds (see exact_coupling)
 
 
 def compiled(function):

@@ -20,7 +20,7 @@ the C library's ``exp`` returns the same value for the same argument. The result
 same bits, not an approximation; the caller still compares a few rows of every seed with libsvm's
 own (:func:`selection.scoring.fast_predict.predict_shared`) and uses libsvm if they differ.
 
-Rows are coupled :data:`LANES` at a time, one per lane, so that a round's divisions run as SIMD
+Rows are coupled ``compiled_loops.LANES`` (64) at a time, one per lane, so that a round's divisions run as SIMD
 instructions (a vector division rounds each lane as the scalar one does). libsvm ends a row's rounds
 at its own break; here a row that has met the stopping rule takes a step of exactly ``0.0`` in the
 later rounds of its batch, which changes none of its values: ``p[t] + 0.0``, ``x / (1 + 0.0)`` and
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import numpy as np
 
-LANES = 64  # rows coupled together, one per SIMD lane of the compiled rounds
 _compiled = None
 
 
