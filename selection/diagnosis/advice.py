@@ -170,20 +170,14 @@ def selection_advice(
             "text": f"of your {n} picks, {' and '.join(parts)}{tail}",
             "effect": effect,
         })  # fmt: skip
-    harmful = verdicts.count("harmful")
-    if harmful:
-        items.append({
-            "kind": "harmful picks",
-            "text": f"{harmful} pick{'s' if harmful > 1 else ''} with nothing wrong in the clip itself hurt the "
-            "estimate well beyond the other picks (verdict harmful): try replacing them (--repair)",
-            "effect": None,
-        })  # fmt: skip
-    redundant = verdicts.count("redundant")
-    if redundant:
-        items.append({
-            "kind": "near-duplicates",
-            "text": f"{redundant} pick{'s' if redundant > 1 else ''} nearly repeat another pick: replacing them "
-            "covers more of the pool (--repair)",
-            "effect": None,
-        })  # fmt: skip
+    # verdicts whose advice has no estimate of its own: replacing the picks is what --repair tries
+    for verdict, kind, says in (
+        ("harmful", "harmful picks", "with nothing wrong in the clip itself hurt the estimate well beyond the other "
+         "picks (verdict harmful): try replacing them (--repair)"),
+        ("redundant", "near-duplicates", "nearly repeat another pick: replacing them covers more of the pool "
+         "(--repair)"),
+    ):  # fmt: skip
+        count = verdicts.count(verdict)
+        if count:
+            items.append({"kind": kind, "text": f"{count} pick{'s' if count > 1 else ''} {says}", "effect": None})
     return sorted(items, key=lambda item: (item["effect"] is None, -(item["effect"] or 0.0)))
