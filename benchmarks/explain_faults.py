@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/explain_faults.py --experiments DIR[,DIR...] [--sizes 25,60] [--repair 0.2]
         [--selections_wanted random,near_mean,near_median,default_planted,default,cross_validation,cleanlab]
-        [--output explain_faults.json]
+        [--output explain_faults.json] [--clean DIR[,DIR...]]
 
 Each experiment is a folder written by ``download`` with the ``pool_faults.json`` truth the built-in
 corpora write (selection and the report never read it). For each experiment, size and selection:
@@ -22,7 +22,9 @@ and how many flagged picks are faulty (precision), also per kind of fault. With 
 (a share of the size; 0: none) the report repairs ``round(F × size)`` picks and the real eval score
 of the original and repaired files is measured (``evaluate``'s score, every configured seed).
 Writes every pick's evidence and truth to the JSON (for choosing thresholds on one half of the
-corpora and reporting the other). Not a timed test.
+corpora and reporting the other). ``--clean`` names experiments known to hold no faults (a corpus
+without planted faults, such as one ``embed`` made of the built-in commands corpus): they need no
+``pool_faults.json``, and every flag on them is a false one. Not a timed test.
 """
 
 from __future__ import annotations
@@ -152,12 +154,13 @@ def run_case(experiment, faults: dict, name: str, train_set, size: int, repair: 
 def main(
     experiments: str, sizes: str = "25,60", repair: float = 0.0,
     selections_wanted: str = "random,near_mean,near_median,default_planted", output: str = "explain_faults.json",
+    clean: str = "",
 ) -> None:  # fmt: skip
     document = {"cases": []}
     wanted = [part for part in str(selections_wanted).split(",") if part]
     for folder in [Path(part) for part in str(experiments).split(",") if part]:
         experiment = load_experiment(folder, with_eval=repair > 0, cache_dir="off")
-        faults = read_pool_faults(folder)
+        faults = {} if folder in [Path(part) for part in str(clean).split(",") if part] else read_pool_faults(folder)
         if faults is None:
             raise SystemExit(f"{folder}: no pool_faults.json (rebuild it with download --overwrite)")
         for size in [int(part) for part in str(sizes).split(",") if part]:
