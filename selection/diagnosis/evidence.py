@@ -260,14 +260,14 @@ def word_groups(pool_labels: np.ndarray, words: np.ndarray, nontarget: int | Non
 
 def typicality(
     pool_matrix: np.ndarray,
-    pool_labels: np.ndarray,
-    words: np.ndarray,
+    groups: np.ndarray,
     rows: np.ndarray,
     *,
-    nontarget: int | None,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(off-centre z, weakness z) of pool ``rows`` against their word's pool clips; NaN for small words.
+
+    ``groups`` is each pool clip's word (:func:`word_groups`).
 
     Off-centre: one minus the cosine between the clip and its word's mean direction, in the pool's first
     :data:`TYPICAL_COMPONENTS` principal components. Weakness: minus the log of the vector's length.
@@ -279,7 +279,6 @@ def typicality(
     rows = np.asarray(rows, dtype=np.int64)
     off_centre = np.full(len(rows), np.nan)
     weakness = np.full(len(rows), np.nan)
-    groups = word_groups(pool_labels, words, nontarget)
     wanted = np.unique(groups[rows])
     members = {group: np.flatnonzero(groups == group) for group in wanted}
     members = {group: clips for group, clips in members.items() if len(clips) >= TYPICAL_MIN_CLIPS}
@@ -331,43 +330,45 @@ def gather_evidence(
     norms = squared_norms(pool_matrix)
     with_words = pool_ids is not None
     words = np.array([clip_word(clip) for clip in pool_ids]) if with_words else np.zeros(len(pool_labels), str)
-    off_centre, weakness = typicality(
-        pool_matrix, pool_labels, words, picked_rows, nontarget=nontarget if with_words else None
-    )
+    groups = word_groups(pool_labels, words, nontarget if with_words else None)
+    off_centre, weakness = typicality(pool_matrix, groups, picked_rows)
     neighbour_labels = nearest_labels(pool_matrix, pool_labels, picked_rows, norms=norms)
     own = pool_labels[picked_rows]
-    groups = word_groups(pool_labels, words, nontarget if with_words else None)
     columns, word_probabilities, judged_word = out_of_sample_word_probabilities(pool_matrix, groups, picked_rows)
-    column_class = np.array([pool_labels[np.flatnonzero(groups == group)[0]] for group in columns])
+    first_row = np.unique(groups, return_index=True)[1]  # one pool clip of each word, in column order
+    column_class = pool_labels[first_row]
     probabilities = np.zeros((len(picked_rows), n_classes))
     for class_id in range(n_classes):
         probabilities[:, class_id] = word_probabilities[:, column_class == class_id].sum(axis=1)
+    picks = np.arange(len(own))
     own_column = np.searchsorted(columns, groups[picked_rows])
     others = word_probabilities.copy()
-    others[np.arange(len(own)), own_column] = -1.0
-    other_column = others.argmax(axis=1) if len(columns) > 1 else np.zeros(len(own), dtype=np.int64)
+    others[picks, own_column] = -1.0
+    other_column = others.argmax(axis=1)
+    has_other = len(columns) > 1
 
-    def word_name(group: int) -> str:
+    def word_name(column: int) -> str:
+        group = int(columns[column])
         if group >= 0:
             return class_names[group] if class_names is not None else str(group)
-        return str(words[np.flatnonzero(groups == group)[0]])
+        return str(words[first_row[column]])
 
     duplicate_of, distance, threshold = near_duplicates(pool_matrix, pool_labels, picked_rows, norms=norms)
     predicted = probabilities.argmax(axis=1)
     return Evidence(
         neighbour_labels=neighbour_labels,
         agreement=(neighbour_labels == own[:, None]).mean(axis=1),
-        own_probability=probabilities[np.arange(len(own)), own],
+        own_probability=probabilities[picks, own],
         predicted=predicted,
-        predicted_probability=probabilities[np.arange(len(own)), predicted],
+        predicted_probability=probabilities[picks, predicted],
         duplicate_of=duplicate_of,
         duplicate_distance=distance,
         duplicate_threshold=threshold,
         off_centre=off_centre,
         weakness=weakness,
-        word_probability=np.where(judged_word, word_probabilities[np.arange(len(own)), own_column], np.nan),
-        other_word=[word_name(int(columns[c])) if len(columns) > 1 else "" for c in other_column],
-        other_word_probability=np.where(len(columns) > 1, word_probabilities[np.arange(len(own)), other_column], 0.0),
+        word_probability=np.where(judged_word, word_probabilities[picks, own_column], np.nan),
+        other_word=[word_name(c) if has_other else "" for c in other_column],
+        other_word_probability=word_probabilities[picks, other_column] if has_other else np.zeros(len(own)),
     )
 
 

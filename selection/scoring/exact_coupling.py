@@ -40,20 +40,10 @@ from __future__ import annotations
 
 import numpy as np
 
-_compiled = None
-
-
-def _compile():
-    """The compiled loop (`compiled_loops`: compiled, or loaded from numba's cache, on first use)."""
-    global _compiled
-    if _compiled is None:
-        from selection.scoring.compiled_loops import couple
-
-        _compiled = couple
-    return _compiled
-
 
 def _run(decision, prob_a, prob_b, logistic_proba, keep: bool) -> tuple[np.ndarray, np.ndarray]:
+    from selection.scoring.compiled_loops import couple  # imports numba: compiled, or loaded from its cache, once
+
     decision = np.ascontiguousarray(decision, dtype=np.float64)
     prob_a = np.ascontiguousarray(np.atleast_2d(prob_a), dtype=np.float64)
     prob_b = np.ascontiguousarray(np.atleast_2d(prob_b), dtype=np.float64)
@@ -61,7 +51,7 @@ def _run(decision, prob_a, prob_b, logistic_proba, keep: bool) -> tuple[np.ndarr
     votes = np.empty((len(prob_a), len(decision)), dtype=np.int64)
     shape = (len(prob_a), len(decision), logistic_proba.shape[1]) if keep else (0, 0, 0)
     probabilities = np.empty(shape)
-    _compile()(decision, prob_a, prob_b, logistic_proba, votes, probabilities)
+    couple(decision, prob_a, prob_b, logistic_proba, votes, probabilities)
     return votes, probabilities
 
 
