@@ -5,9 +5,9 @@ Module-level functions, so that numba can cache their machine code beside this f
 cache folder where this one is read-only): a new process then loads them in a fraction of a second
 instead of compiling them for about two seconds (the coupling's loops, and the kernel's decision sums;
 the kernel's distance loop calls OpenBLAS's ``ddot`` through an address known only at run time, so it
-is compiled in each process). The cache is keyed by this file and the CPU,
-so a cached loop is the one this machine would compile; where no cache folder is writable, the loops
-are compiled in each process as before. Importing this module imports numba.
+is compiled in each process). The cache is keyed by this file and the CPU, so a cached loop is the
+one this machine would compile; where no cache folder is writable, the loops are compiled in each
+process. Importing this module imports numba.
 """
 
 from __future__ import annotations
