@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
+from selection.scoring import compiled_loops
 from selection.scoring.evaluation import predict_straightforward
 from selection.scoring.fast_predict import _raw_decision, predict_shared, svc_probabilities
 
@@ -317,7 +318,7 @@ def test_the_replayed_ddot_kernel_is_ddot_bit_for_bit():
     loops = exact_kernel._compile()
     layout = exact_kernel.ddot_layout()
     if _scipy_openblas_architecture() in ("SkylakeX", "Cooperlake", "SapphireRapids", "Haswell", "Zen"):
-        assert layout in (exact_kernel.SKYLAKEX, exact_kernel.HASWELL)  # x86-64 machines get the fast path
+        assert layout in (compiled_loops.SKYLAKEX, compiled_loops.HASWELL)  # x86-64 machines get the fast path
     rng = np.random.default_rng(9)
     for dim in (32, 96, 1024, 1000, 40):
         for n_rows in range(1, 10):
@@ -325,7 +326,7 @@ def test_the_replayed_ddot_kernel_is_ddot_bit_for_bit():
             for rows in (exact_kernel.aligned_copy(block[:, :dim]), np.ascontiguousarray(block)[:, 1:].copy()):
                 vectors = np.concatenate([rows[:1] + rng.normal(0, 1e-6, (1, dim)), rng.gamma(0.6, 2.0, (3, dim))])
                 expected, got = np.empty((n_rows, 4)), np.empty((n_rows, 4))
-                loops["squared_distances"](rows, vectors, expected, exact_kernel.DDOT)
+                loops["squared_distances"](rows, vectors, expected, compiled_loops.DDOT)
                 loops["squared_distances"](rows, vectors, got, exact_kernel._layout_for(dim))
                 assert np.array_equal(got, expected), (dim, n_rows)
 
@@ -333,7 +334,7 @@ def test_the_replayed_ddot_kernel_is_ddot_bit_for_bit():
 OTHER_KERNEL_CHECK = """
 import json
 import numpy as np
-from selection.scoring import exact_kernel
+from selection.scoring import compiled_loops, exact_kernel
 loops = exact_kernel._compile()
 layout = exact_kernel.ddot_layout()
 rng = np.random.default_rng(11)
@@ -342,7 +343,7 @@ for n_rows in range(1, 10):
     rows = exact_kernel.aligned_copy(rng.gamma(0.6, 2.0, (n_rows, 1024)))
     vectors = np.concatenate([rows[:1] + rng.normal(0, 1e-7, (1, 1024)), rng.gamma(0.6, 2.0, (5, 1024))])
     expected, got = np.empty((n_rows, 6)), np.empty((n_rows, 6))
-    loops["squared_distances"](rows, vectors, expected, exact_kernel.DDOT)
+    loops["squared_distances"](rows, vectors, expected, compiled_loops.DDOT)
     loops["squared_distances"](rows, vectors, got, layout)
     equal.append(bool(np.array_equal(got, expected)))
 print(json.dumps({"layout": layout, "equal": equal}))
@@ -372,7 +373,7 @@ def test_each_replayed_kernel_is_its_openblas_kernel_bit_for_bit(coretype, layou
         [sys.executable, "-c", OTHER_KERNEL_CHECK], capture_output=True, text=True, env=env, timeout=300, check=True
     )
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["layout"] == getattr(exact_kernel, layout_name)
+    assert found["layout"] == getattr(compiled_loops, layout_name)
     assert all(found["equal"]), found
 
 
@@ -393,9 +394,9 @@ def test_a_replayed_kernel_that_is_not_this_machines_is_caught(monkeypatch):
     from selection.scoring import exact_kernel
 
     layout = exact_kernel.ddot_layout()
-    if layout == exact_kernel.DDOT:
+    if layout == compiled_loops.DDOT:
         pytest.skip("neither replayed kernel is this machine's")
-    other = exact_kernel.HASWELL if layout == exact_kernel.SKYLAKEX else exact_kernel.SKYLAKEX
+    other = compiled_loops.HASWELL if layout == compiled_loops.SKYLAKEX else compiled_loops.SKYLAKEX
     train, labels, evaluation = _blobs(4, 30, 1500, seed=73, spread=4.0)
     expected = list(predict_straightforward(train, labels, evaluation, SEEDS))
     monkeypatch.setattr(exact_kernel, "_layout", other)
@@ -454,7 +455,7 @@ def test_pair_distances_are_libsvms_for_any_order_and_growth():
     assert np.array_equal(difference, fresh_difference) and np.array_equal(solver, fresh_solver)
     vectors = pool[train_rows[::-1]].astype(np.float64)
     expected = np.empty((len(vectors), len(vectors)))
-    exact_kernel._compile()["squared_distances"](vectors, vectors, expected, exact_kernel.DDOT)  # libsvm's ddot
+    exact_kernel._compile()["squared_distances"](vectors, vectors, expected, compiled_loops.DDOT)  # libsvm's ddot
     assert np.array_equal(difference, expected)
 
 
@@ -488,8 +489,9 @@ def test_kernel_forms_that_round_apart_send_the_fit_to_libsvm(monkeypatch):
 
 
 def test_a_new_process_loads_the_compiled_loops_from_numbas_cache(tmp_path):
-    """The coupling's and the decision sums' loops are compiled once per machine: a second process finds them in
-    numba's on-disk cache (here a temporary folder) instead of compiling them again, and computes the same bits."""
+    """The coupling's, the decision sums' and the distance loops are compiled once per machine: a second process
+    finds them in numba's on-disk cache (here a temporary folder) instead of compiling them again, and computes the
+    same bits (the distance loop's ``ddot`` address, which differs between processes, is an argument)."""
     import json
     import os
     import subprocess
@@ -504,9 +506,13 @@ def test_a_new_process_loads_the_compiled_loops_from_numbas_cache(tmp_path):
         "out = np.empty((3, 3))\n"
         "compiled_loops.decision_values(rng.random((5, 4)), np.arange(3), np.arange(4), 0.5, np.array([0, 2]),\n"
         "    np.array([2, 2]), rng.normal(size=(1, 4)), np.zeros(1), out)\n"
-        "loops = (compiled_loops.couple, compiled_loops.decision_values)\n"
+        "from selection.scoring import exact_kernel\n"
+        "rows, vectors, squared = rng.random((9, 40)), rng.random((3, 40)), np.empty((9, 3))\n"
+        "exact_kernel._compile()['squared_distances'](rows, vectors, squared, compiled_loops.DDOT)\n"
+        "loops = (compiled_loops.couple, compiled_loops.decision_values, compiled_loops.squared_distances)\n"
         "hits = {f.__name__: sum(f.stats.cache_hits.values()) for f in loops}\n"
-        "print(json.dumps({'hits': hits, 'bits': p.tobytes().hex() + out[:, :1].tobytes().hex()}))\n"
+        "bits = p.tobytes().hex() + out[:, :1].tobytes().hex() + squared.tobytes().hex()\n"
+        "print(json.dumps({'hits': hits, 'bits': bits}))\n"
     )  # fmt: skip
     environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     runs = [
@@ -514,7 +520,7 @@ def test_a_new_process_loads_the_compiled_loops_from_numbas_cache(tmp_path):
                                   check=True).stdout)
         for _ in range(2)
     ]  # fmt: skip
-    assert runs[0]["hits"] == {"couple": 0, "decision_values": 0}
-    assert runs[1]["hits"]["couple"] >= 1 and runs[1]["hits"]["decision_values"] >= 1
+    assert runs[0]["hits"] == {"couple": 0, "decision_values": 0, "squared_distances": 0}
+    assert all(hits >= 1 for hits in runs[1]["hits"].values()), runs[1]["hits"]
     assert runs[0]["bits"] == runs[1]["bits"]
     assert any(tmp_path.rglob("*.nbi"))

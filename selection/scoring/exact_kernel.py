@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -114,8 +113,8 @@ def aligned_copy(values: np.ndarray) -> np.ndarray:
     return copy
 
 
-def _blas_ddot():
-    """The ``ddot`` that scikit-learn's libsvm calls, as a ctypes function."""
+def _blas_ddot_address() -> int:
+    """The address of the ``ddot`` that scikit-learn's libsvm calls (``scipy.linalg.cython_blas``'s)."""
     from scipy.linalg import cython_blas
 
     capsule = cython_blas.__pyx_capi__["ddot"]
@@ -123,168 +122,41 @@ def _blas_ddot():
     name_of.restype, name_of.argtypes = ctypes.c_char_p, [ctypes.py_object]
     pointer_of = ctypes.pythonapi.PyCapsule_GetPointer
     pointer_of.restype, pointer_of.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    address = pointer_of(capsule, name_of(capsule))
+    return pointer_of(capsule, name_of(capsule))
+
+
+def _blas_ddot():
+    """The ``ddot`` that scikit-learn's libsvm calls, as a ctypes function."""
     int_p, double_p = ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double)
-    return ctypes.CFUNCTYPE(ctypes.c_double, int_p, double_p, int_p, double_p, int_p)(address)
+    return ctypes.CFUNCTYPE(ctypes.c_double, int_p, double_p, int_p, double_p, int_p)(_blas_ddot_address())
 
 
-DDOT, SKYLAKEX, HASWELL = 0, 1, 2  # how the compiled loops get libsvm's squared distance (see ddot_layout)
-# Rows run against each support vector at once: AVX-512 has 32 registers for 4 rows' 16 accumulators,
-# AVX2 16 registers, for 2 rows' 8 (more would spill them to memory).
-SKYLAKEX_ROWS, HASWELL_ROWS = 4, 2
 _layout: int | None = None
 
 
-def _vector_squares(width: int, n_rows: int):
-    """A numba intrinsic: OpenBLAS's ``ddot`` kernel on ``(row - vector)`` for ``n_rows`` rows at once.
-
-    ``squares(rows, first, vector, sums)`` takes rows ``first`` to ``first + n_rows - 1`` of a
-    C-contiguous float64 matrix and, for each block of ``4 * width`` elements in order, runs
-    accumulator ``r`` (``width`` doubles) as ``acc_r = fma(d, d, acc_r)`` with ``d = row - vector``
-    on elements ``r * width`` to ``(r + 1) * width - 1`` of the block; then folds each row's four
-    accumulators as the kernel does (:func:`_fold`) into ``sums[row - first]``. Written in LLVM IR so
-    that the accumulators stay in SIMD registers and each block of ``vector`` is loaded once for all
-    ``n_rows`` rows; lane by lane these are the kernel's own operations (``vsubpd``, ``vfmadd231pd``,
-    then its additions in its order), and a vector operation rounds each lane as the scalar one does.
-    """
-    from llvmlite import ir
-    from numba import types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def squares(typingctx, rows, first, vector, sums):
-        def codegen(context, builder, signature, args):
-            matrix, _, single, out = (
-                context.make_array(kind)(context, builder, value) if isinstance(kind, types.Array) else value
-                for kind, value in zip(signature.args, args)
-            )
-            dim = builder.extract_value(single.shape, 0)
-            index = context.cast(builder, args[1], signature.args[1], types.intp)
-            lanes = ir.VectorType(ir.DoubleType(), width)
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(lanes, [lanes] * 3), f"llvm.fma.v{width}f64"
-            )
-
-            def load(pointer, offset):
-                return builder.load(builder.bitcast(builder.gep(pointer, [offset]), lanes.as_pointer()), align=8)
-
-            starts = [
-                builder.gep(matrix.data, [builder.mul(builder.add(index, ir.Constant(dim.type, q)), dim)])
-                for q in range(n_rows)
-            ]
-            slots = [
-                [cgutils.alloca_once_value(builder, ir.Constant(lanes, [0.0] * width)) for _ in range(4)]
-                for _ in range(n_rows)
-            ]
-            block = ir.Constant(dim.type, 4 * width)
-            with cgutils.for_range(builder, builder.udiv(dim, block)) as loop:
-                start = builder.mul(loop.index, block)
-                for r in range(4):
-                    offset = builder.add(start, ir.Constant(dim.type, r * width))
-                    part = load(single.data, offset)
-                    for q in range(n_rows):
-                        d = builder.fsub(load(starts[q], offset), part)
-                        builder.store(builder.call(fma, [d, d, builder.load(slots[q][r])]), slots[q][r])
-            for q in range(n_rows):
-                total = _fold(builder, [builder.load(slot) for slot in slots[q]], width)
-                builder.store(total, builder.gep(out.data, [ir.Constant(dim.type, q)]))
-            return context.get_dummy_value()
-
-        return types.void(rows, first, vector, sums), codegen
-
-    return squares
-
-
-def _fold(builder, accumulators: list, width: int):
-    """The kernel's sum of its four accumulators, as LLVM IR on SIMD values (the same additions, in its order).
-
-    ``ddot_microk_skylakex-2.c`` (8 lanes) adds each accumulator's upper four lanes to its lower
-    four, sums the four results in order, then adds lanes 0 + 2 and 1 + 3 and those two;
-    ``ddot_microk_haswell-2.c`` (4 lanes) adds each accumulator's upper two lanes to its lower two,
-    sums them as ``(a0 + a1) + (a2 + a3)``, then adds the two lanes.
-    """
-    from llvmlite import ir
-
-    def half(value, size, upper):
-        mask = ir.Constant(ir.VectorType(ir.IntType(32), size), list(range(size, 2 * size) if upper else range(size)))
-        return builder.shuffle_vector(value, value, mask)
-
-    halves = [builder.fadd(half(acc, width // 2, False), half(acc, width // 2, True)) for acc in accumulators]
-    if width == 8:
-        folded = builder.fadd(builder.fadd(builder.fadd(halves[0], halves[1]), halves[2]), halves[3])
-        pairs = builder.fadd(half(folded, 2, False), half(folded, 2, True))
-    else:
-        pairs = builder.fadd(builder.fadd(halves[0], halves[1]), builder.fadd(halves[2], halves[3]))
-    return builder.fadd(
-        builder.extract_element(pairs, ir.Constant(ir.IntType(32), 0)),
-        builder.extract_element(pairs, ir.Constant(ir.IntType(32), 1)),
-    )
-
-
 def _compile() -> dict | None:
-    """The compiled loops, or None where numba is missing (the distance loop is compiled once per process)."""
+    """The compiled loops (:mod:`selection.scoring.compiled_loops`, loaded from numba's cache where it has them),
+    with ``ddot``'s address bound in; None where numba is missing."""
     global _compiled
     if _compiled is not None:
         return _compiled or None
     try:
-        from numba import njit
+        from selection.scoring import compiled_loops
     except ImportError:
         _compiled = {}
         return None
-    from selection.scoring.compiled_loops import decision_values, pair_sums
+    address = _blas_ddot_address()
 
-    ddot = _blas_ddot()
-    skylakex_many, skylakex_one = _vector_squares(8, SKYLAKEX_ROWS), _vector_squares(8, 1)
-    haswell_many, haswell_one = _vector_squares(4, HASWELL_ROWS), _vector_squares(4, 1)
-
-    @njit(nogil=True)
     def squared_distances(rows, vectors, out, layout):
         """``out[i, j]``: libsvm's ``ddot(x - s, x - s)`` for row i and vector j (float64, C-contiguous)."""
-        n, dim = rows.shape
-        sums = np.empty(max(SKYLAKEX_ROWS, HASWELL_ROWS))
-        together = SKYLAKEX_ROWS if layout == SKYLAKEX else HASWELL_ROWS
-        grouped = n - n % together if layout != DDOT else 0
-        for i in range(0, grouped, together):  # rows against every vector: each vector block is loaded once for all
-            for j in range(vectors.shape[0]):
-                if layout == SKYLAKEX:
-                    skylakex_many(rows, i, vectors[j], sums)
-                else:
-                    haswell_many(rows, i, vectors[j], sums)
-                for q in range(together):
-                    out[i + q, j] = sums[q]
-        diff = np.empty(dim)
-        length = np.full(1, dim, dtype=np.int32)
-        step = np.ones(1, dtype=np.int32)
-        for i in range(grouped, n):  # the last rows, or every row where the kernel is not replayed
-            for j in range(vectors.shape[0]):
-                if layout == SKYLAKEX:
-                    skylakex_one(rows, i, vectors[j], sums)
-                    out[i, j] = sums[0]
-                elif layout == HASWELL:
-                    haswell_one(rows, i, vectors[j], sums)
-                    out[i, j] = sums[0]
-                else:
-                    for k in range(dim):
-                        diff[k] = rows[i, k] - vectors[j, k]
-                    out[i, j] = ddot(length.ctypes, diff.ctypes, step.ctypes, diff.ctypes, step.ctypes)
+        compiled_loops.squared_distances(rows, vectors, out, layout, address)
 
-    @njit(nogil=True)
     def row_decision_values(rows, vectors, gamma, starts, counts, coef, rho, out, layout):
-        block = 64
-        squared = np.empty((block, vectors.shape[0]))
-        kernel = np.empty(vectors.shape[0])
-        for first in range(0, rows.shape[0], block):
-            stop = min(first + block, rows.shape[0])
-            squared_distances(rows[first:stop], vectors, squared, layout)
-            for i in range(first, stop):
-                for v in range(vectors.shape[0]):
-                    kernel[v] = math.exp(-gamma * squared[i - first, v])
-                pair_sums(kernel, starts, counts, coef, rho, out[i])
+        compiled_loops.row_decision_values(rows, vectors, gamma, starts, counts, coef, rho, out, layout, address)
 
     _compiled = {
         "squared_distances": squared_distances,
-        "decision_values": decision_values,
+        "decision_values": compiled_loops.decision_values,
         "row_decision_values": row_decision_values,
     }
     return _compiled
@@ -297,15 +169,16 @@ def ddot_layout() -> int:
     for the machine (``OPENBLAS_CORETYPE`` overrides): AVX-512 machines run the SkylakeX kernel, AVX2
     ones (Haswell, Zen) the Haswell kernel, and the two sum in different orders. Each layout is tried
     on random vectors of several lengths and scales against ``ddot`` itself; the one that gives every
-    bit is used, and where neither does the loops call ``ddot`` (:data:`DDOT`, about half as fast).
+    bit is used, and where neither does the loops call ``ddot`` (``compiled_loops.DDOT``, about half as
+    fast). Needs numba (callers ask :func:`available` first).
     """
     global _layout
     if _layout is not None:
         return _layout
+    from selection.scoring.compiled_loops import DDOT, HASWELL, SKYLAKEX
+
     loops = _compile()
     _layout = DDOT
-    if loops is None:
-        return _layout
     rng = np.random.default_rng(20261201)
     for layout in (SKYLAKEX, HASWELL):
         agree = True
@@ -325,6 +198,8 @@ def ddot_layout() -> int:
 def _layout_for(dim: int) -> int:
     """The layout for vectors of ``dim`` values: the replayed kernels cover whole blocks of 32, below OpenBLAS's
     threading threshold (10,000 values); other lengths call ``ddot``."""
+    from selection.scoring.compiled_loops import DDOT
+
     return ddot_layout() if dim % 32 == 0 and 32 <= dim <= 10000 else DDOT
 
 
