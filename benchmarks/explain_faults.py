@@ -139,7 +139,7 @@ def run_case(experiment, faults: dict, name: str, train_set, size: int, repair: 
     picks = [
         {key: clip[key] for key in ("id", "label", "verdict", "decided_by", "effect", "neighbour_agreement",
                                     "own_probability", "word_probability", "other_word", "other_word_probability",
-                                    "off_centre", "weakness")}
+                                    "off_centre", "weakness", "word_neighbours")}
         | {"truth": faults.get(clip["id"], "clean")}
         for clip in report["clips"]
     ]  # fmt: skip

@@ -322,8 +322,10 @@ def test_a_pick_beyond_the_spread_of_harm_is_never_ok():
 
 
 def test_a_clip_the_word_model_takes_for_another_word_is_suspect_even_where_its_class_is_right():
-    """A nontarget clip of another nontarget word (its class right, its word wrong) is suspect by the word model;
-    a merely unsure word model (no other word near certain) leaves it ok."""
+    """A nontarget clip of another nontarget word (its class right, its word wrong) is suspect by the word model
+    when none of its nearest pool clips is of its own word either; with one that is, the word model (which learns
+    a nontarget word from a few clips) is not trusted alone. Where the other word is of another class (a target
+    taken for a nontarget word), the word model decides alone. A merely unsure word model leaves a clip ok."""
     from selection.diagnosis.evidence import Evidence, judged
 
     n = 6
@@ -332,12 +334,18 @@ def test_a_clip_the_word_model_takes_for_another_word_is_suspect_even_where_its_
         predicted=np.zeros(n, dtype=int), predicted_probability=np.full(n, 0.99), duplicate_of=np.full(n, -1),
         duplicate_distance=np.zeros(n), duplicate_threshold=1.0, word_probability=np.full(n, 0.6),
         other_word=["baku"] * n, other_word_probability=np.full(n, 0.3),
+        other_word_same_class=np.ones(n, dtype=bool), word_neighbours=np.full(n, 3),
     )  # fmt: skip
-    evidence.word_probability[1], evidence.other_word_probability[1] = 0.01, 0.97
+    for index in (1, 3, 4):
+        evidence.word_probability[index], evidence.other_word_probability[index] = 0.01, 0.97
     evidence.word_probability[2], evidence.other_word_probability[2] = 0.01, 0.5
+    evidence.word_neighbours[1] = 0  # no clip of its own word near it
+    evidence.other_word_same_class[4] = False  # the other word is of another class
     decisions = judged(evidence, np.zeros(n))
     assert decisions[1] == ("suspect", ["another word"])
     assert decisions[2] == ("ok", [])
+    assert decisions[3] == ("ok", [])  # its own word's clips are among its neighbours
+    assert decisions[4] == ("suspect", ["another word"])
 
 
 def test_word_probabilities_find_a_clip_of_another_word_filed_under_a_nontarget_word():
@@ -362,6 +370,8 @@ def test_word_probabilities_find_a_clip_of_another_word_filed_under_a_nontarget_
     assert evidence.word_probability[0] < 0.05 and evidence.other_word[0] == "w2"
     assert evidence.other_word_probability[0] > 0.9 and evidence.own_probability[0] > 0.9
     assert evidence.word_probability[1] > 0.9 and evidence.own_probability[2] > 0.9
+    assert evidence.other_word_same_class[0] and evidence.word_neighbours[0] == 0  # among w2's clips
+    assert evidence.word_neighbours[1] == 10 and evidence.word_neighbours[2] == 10
 
 
 def test_a_word_with_too_few_clips_to_learn_is_not_judged_by_the_word_model():

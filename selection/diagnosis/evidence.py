@@ -13,7 +13,8 @@ Three kinds, each computed from the allowed pool alone:
   cleanlab's ``find_label_issues`` uses out-of-fold probabilities.
   A label's probability is the sum of its words'. A clip the model takes for another word with
   near certainty is that word, even where its class is right (a nontarget that is another
-  nontarget word).
+  nontarget word); but a nontarget word is learnt from a few clips, so where the other word is
+  of the clip's own class, none of its nearest pool clips may be of its own word either.
 - **near-duplicates** among the picks: two picks of one label closer to each other than
   almost every pool clip is to its nearest same-label neighbour add little beyond one of them.
 - **typicality**, which does not use any other clip's label: how far the clip's direction is from
@@ -85,6 +86,8 @@ class Evidence:
     word_probability: np.ndarray | None = None  # probability of the pick's own word (NaN: under 8 clips to learn it)
     other_word: list[str] | None = None  # the most likely other word ("" when there is none)
     other_word_probability: np.ndarray | None = None
+    other_word_same_class: np.ndarray | None = None  # the most likely other word is of the pick's own class
+    word_neighbours: np.ndarray | None = None  # how many of the nearest pool clips are of the pick's own word
 
 
 def _squared_distances(rows: np.ndarray, matrix: np.ndarray, norms: np.ndarray) -> np.ndarray:
@@ -99,10 +102,8 @@ def squared_norms(pool_matrix: np.ndarray) -> np.ndarray:
     return per_pool(pool_matrix, "squared norms", lambda: (np.asarray(pool_matrix).astype(np.float64) ** 2).sum(axis=1))
 
 
-def nearest_labels(
-    pool_matrix: np.ndarray, pool_labels: np.ndarray, picked_rows: np.ndarray, *, norms: np.ndarray | None = None
-) -> np.ndarray:
-    """Class ids of each pick's ``NEIGHBOURS`` nearest pool clips (the pick itself excluded).
+def nearest_rows(pool_matrix: np.ndarray, picked_rows: np.ndarray, *, norms: np.ndarray | None = None) -> np.ndarray:
+    """Each pick's ``NEIGHBOURS`` nearest pool rows, nearest first (the pick itself excluded).
 
     ``norms`` is :func:`squared_norms` of the pool, when the caller has it already.
     """
@@ -115,8 +116,15 @@ def nearest_labels(
         distances[np.arange(len(part)), part] = np.inf
         nearest = np.argpartition(distances, NEIGHBOURS, axis=1)[:, :NEIGHBOURS]
         order = np.take_along_axis(distances, nearest, axis=1).argsort(axis=1, kind="stable")
-        out[start : start + len(part)] = pool_labels[np.take_along_axis(nearest, order, axis=1)]
+        out[start : start + len(part)] = np.take_along_axis(nearest, order, axis=1)
     return out
+
+
+def nearest_labels(
+    pool_matrix: np.ndarray, pool_labels: np.ndarray, picked_rows: np.ndarray, *, norms: np.ndarray | None = None
+) -> np.ndarray:
+    """Class ids of each pick's ``NEIGHBOURS`` nearest pool clips (:func:`nearest_rows`)."""
+    return pool_labels[nearest_rows(pool_matrix, picked_rows, norms=norms)]
 
 
 def unit_components(pool_matrix: np.ndarray, *, seed: int = 0) -> np.ndarray:
@@ -332,7 +340,8 @@ def gather_evidence(
     words = np.array([clip_word(clip) for clip in pool_ids]) if with_words else np.zeros(len(pool_labels), str)
     groups = word_groups(pool_labels, words, nontarget if with_words else None)
     off_centre, weakness = typicality(pool_matrix, groups, picked_rows)
-    neighbour_labels = nearest_labels(pool_matrix, pool_labels, picked_rows, norms=norms)
+    neighbour_rows = nearest_rows(pool_matrix, picked_rows, norms=norms)
+    neighbour_labels = pool_labels[neighbour_rows]
     own = pool_labels[picked_rows]
     columns, word_probabilities, judged_word = out_of_sample_word_probabilities(pool_matrix, groups, picked_rows)
     first_row = np.unique(groups, return_index=True)[1]  # one pool clip of each word, in column order
@@ -369,6 +378,8 @@ def gather_evidence(
         word_probability=np.where(judged_word, word_probabilities[picks, own_column], np.nan),
         other_word=[word_name(c) if has_other else "" for c in other_column],
         other_word_probability=word_probabilities[picks, other_column] if has_other else np.zeros(len(own)),
+        other_word_same_class=(column_class[other_column] == own) if has_other else np.zeros(len(own), dtype=bool),
+        word_neighbours=(groups[neighbour_rows] == groups[picked_rows][:, None]).sum(axis=1),
     )
 
 
@@ -396,7 +407,10 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
       :data:`OOF_VERY_LOW`; or none of its neighbours carries its label and the model gives the label less
       than :data:`OOF_LOW`; or the model gives its own word less than :data:`WORD_LOW` and one other word
       more than :data:`OTHER_WORD_HIGH` (the clip is another word: for a nontarget, another nontarget
-      word, so its class is still right).
+      word, so its class is still right). Where that other word is of the clip's own class, none of the
+      clip's :data:`NEIGHBOURS` nearest pool clips may be of its own word either: a nontarget word has a few
+      clips, from which the word model takes a clean clip for a similar word far more often than a
+      target's hundreds allow (the default algorithm's own-word test for nontargets, on the report's side).
     - ``badly cut?``: its label is not doubted, but its direction is more than :data:`OFF_CENTRE_SPREADS`
       spreads from its word's typical clips, or its vector is weaker by more than :data:`WEAK_SPREADS`.
     - ``harmful``: nothing says the clip itself is faulty, but leaving it out raises the estimate by more
@@ -413,6 +427,10 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
     neighbours = (evidence.agreement <= AGREEMENT_LOW) & (evidence.own_probability < OOF_LOW)
     if evidence.word_probability is not None:
         another = (evidence.word_probability < WORD_LOW) & (evidence.other_word_probability > OTHER_WORD_HIGH)
+        if evidence.other_word_same_class is not None:
+            # a nontarget taken for another nontarget word: its few clips make the word model unsure, so its
+            # neighbours must not hold its own word either
+            another &= ~evidence.other_word_same_class | (evidence.word_neighbours == 0)
     else:
         another = np.zeros(len(effect), dtype=bool)
     harmful = effect < -HARM_SPREADS * spread

@@ -20,10 +20,8 @@ from selection.diagnosis.estimate import eval_estimate, leave_one_out, pool_esti
 from selection.diagnosis.evidence import (
     NEIGHBOURS,
     OFF_CENTRE_SPREADS,
-    OTHER_WORD_HIGH,
     VERDICTS,
     WEAK_SPREADS,
-    WORD_LOW,
     gather_evidence,
     harm_spread,
     judged,
@@ -100,15 +98,17 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric
         sentence += f" and {clip['predicted']} {clip['predicted_probability']:.2f}"
     sentences.append(sentence)
     other = clip.get("other_word")
-    mine = clip["word_probability"]
-    if other and mine is not None and mine < WORD_LOW and clip["other_word_probability"] > OTHER_WORD_HIGH:
+    if "another word" in clip["decided_by"]:
         word = clip["word"] if label == NONTARGET else label
         sentence = (
             f"the model takes it for the word {other} ({clip['other_word_probability']:.2f}), not {word} "
             f"({clip['word_probability']:.2f}): it is probably another word"
         )
         if label == NONTARGET and other not in class_names:
-            sentence += " (still a nontarget, so it misleads the classifier less than a target would)"
+            sentence += (
+                f"; none of its {NEIGHBOURS} nearest pool clips is a {word} either (still a nontarget, so it "
+                "misleads the classifier less than a target would)"
+            )
         sentences.append(sentence)
     off_centre, weakness = clip["off_centre"], clip["weakness"]
     if off_centre is not None and off_centre > OFF_CENTRE_SPREADS:
@@ -316,6 +316,7 @@ def explain_selection(
             "word_probability": _rounded(evidence.word_probability[index], 4),
             "other_word": evidence.other_word[index] or None,
             "other_word_probability": round(float(evidence.other_word_probability[index]), 4),
+            "word_neighbours": int(evidence.word_neighbours[index]),
             "duplicate_of": picked_ids[evidence.duplicate_of[index]] if evidence.duplicate_of[index] >= 0 else None,
             "duplicate_distance": round(float(evidence.duplicate_distance[index]), 4)
             if evidence.duplicate_of[index] >= 0
