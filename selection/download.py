@@ -30,7 +30,7 @@ from selection.datasets.mswc import create_experiment
 from selection.datasets.synthetic import FAULTS_FILE, CorpusParams, write_corpus
 from selection.inputs.layout import EXPERIMENT_ITEMS, experiment_folder_name, experiment_present
 from selection.inputs.validation import BadInputError, split_flag_list
-from selection.inputs.write import check_output_dir, write_bytes_atomic
+from selection.inputs.write import check_output_dir, write_bytes_atomic, write_default_config
 
 log = logging.getLogger("dataperf")
 
@@ -43,7 +43,7 @@ def _experiment_from_sources(corpus: Path, code: str, destination: Path, *, targ
     """One language's experiment from MSWC-format sources under ``corpus`` (either built-in corpus)."""
     faults_file = corpus / FAULTS_FILE
     faults = json.loads(faults_file.read_text()).get(code, {}) if faults_file.is_file() else None
-    return create_experiment(
+    counts = create_experiment(
         metadata=corpus / "metadata.json.gz",
         language=code,
         splits_csv=corpus / "splits" / f"{code}_splits.csv",
@@ -53,6 +53,8 @@ def _experiment_from_sources(corpus: Path, code: str, destination: Path, *, targ
         faults=faults,
         **draw,
     )
+    write_default_config(destination, writer="selection.download")
+    return counts
 
 
 def make_synthetic(
@@ -281,6 +283,9 @@ def download(
 ) -> None:
     """Put a dataset into the workspace.
 
+    Each experiment folder of the built-in corpora also gets the harness's default config where it has none
+    (a user's is kept), so that ``run --workspace`` and ``explain --workspace`` need no other flag for it.
+
     Parameters
     ----------
     source : {'synthetic', 'spoken', 'commands', 'dataperf'}, default='synthetic'
@@ -353,6 +358,8 @@ def download(
         params = CorpusParams(seed=int(seed), scale=float(scale))
         languages_present = [experiment_present(data_path / experiment_folder_name(code)) for code in params.languages]
         if not overwrite and experiment_present(workspace_path) and all(languages_present):
+            for folder in [workspace_path, *(data_path / experiment_folder_name(code) for code in params.languages)]:
+                write_default_config(folder, writer="selection.download")  # a folder made before configs were
             log.info("synthetic dataset already present in %s; pass --overwrite to rebuild it", workspace_path)
             return
         make_synthetic(workspace_path, data_path, params=params, overwrite=overwrite)
@@ -376,6 +383,8 @@ def download(
             raise BadInputError(f"command line: --scale: expected a number in (0, 1]; got {scale!r}")
         params = SpokenParams(seed=int(seed), scale=float(scale), languages=codes, model=model)
         if not overwrite and all(experiment_present(data_path / experiment_folder_name(code)) for code in codes):
+            for code in codes:
+                write_default_config(data_path / experiment_folder_name(code), writer="selection.download")
             log.info("spoken-word corpus already present in %s; pass --overwrite to rebuild it", data_path)
             return
         make_spoken(data_path, params=params, overwrite=overwrite)

@@ -36,7 +36,7 @@ from selection.inputs.errors import BadInputError
 from selection.inputs.formats import NONTARGET
 from selection.inputs.layout import EXPERIMENT_ITEMS
 from selection.inputs.validation import check_clip_id, check_word
-from selection.inputs.write import check_output_dir, nesting, write_bytes_atomic
+from selection.inputs.write import check_output_dir, nesting, write_default_config
 from selection.progress import report_progress
 from selection.speech.audio import BadAudioError, list_clips, read_clip
 from selection.speech.model import DEFAULT_MODEL, embed_checked, load_model
@@ -45,14 +45,6 @@ log = logging.getLogger("dataperf")
 BATCH_CLIPS = 256
 EMBEDDING_FOLDERS = ("train_embeddings", "eval_embeddings")
 OWN_ITEMS = (*EXPERIMENT_ITEMS, "embed_report.json")
-DEFAULT_CONFIG = """# Written by selection.embed (kept if present): the harness's defaults (docs/reference.md, Config).
-train_set_size_limit: 25
-selection_algorithm_module: selection.implementations.coverage_selection
-selection_algorithm_class: CleanCoverageSelection
-selection_random_seed: 42
-eval_random_seeds: [5, 69, 98, 70, 95, 64, 37, 11, 4, 32]
-metric: macro_f1
-"""
 
 
 def split_clips(clips: list[str], *, eval_fraction: float, seed: int, word: str) -> tuple[list[str], list[str]]:
@@ -333,9 +325,7 @@ def embed(
     counts = write_experiment(
         out, ids, vectors, targets=chosen, eval_fraction=eval_fraction, seed=seed, report=report, overwrite=overwrite
     )
-    config = out / "dataperf_speech_config.yaml"
-    if not config.exists() and not config.is_symlink():
-        write_bytes_atomic(config, DEFAULT_CONFIG.encode())
+    write_default_config(out, writer="selection.embed")
     log.info(
         "embedded %d clips (%d-d, %.0f clips/s)%s; wrote the experiment to %s: %s",
         clips,

@@ -144,6 +144,38 @@ def test_synthetic_download_then_select_and_evaluate(tmp_path: Path):
     assert 0 <= read_json(workspace / "results.json")["score"] <= 1
 
 
+def test_every_experiment_download_makes_runs_and_is_explained_with_one_flag(tmp_path: Path):
+    """Each language's folder gets the harness's default config beside its experiment (a user's own is kept, even
+    by --overwrite), so ``run --workspace`` and ``explain --workspace`` need nothing else, as for ``embed``'s."""
+    workspace = tmp_path / "workspace"
+    assert run_cli("-m", "selection.download", "--workspace", str(workspace), "--scale", "0.04").returncode == 0
+    folders = [workspace, *(workspace / "data" / f"dataperf_{code}_data" for code in ("en", "pt", "id"))]
+    for folder in folders:
+        config = yaml.safe_load((folder / "dataperf_speech_config.yaml").read_text())
+        assert config["train_set_size_limit"] == 25 and config["metric"] == "macro_f1"
+    portuguese = folders[2]
+    mine = "train_set_size_limit: 20\nselection_algorithm_module: selection.implementations.random_selection\n"
+    mine += "selection_algorithm_class: RandomSelection\n"
+    (portuguese / "dataperf_speech_config.yaml").write_text(mine)
+    again = run_cli("-m", "selection.download", "--workspace", str(workspace), "--scale", "0.04", "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert (portuguese / "dataperf_speech_config.yaml").read_text() == mine
+    done = run_cli("-m", "selection.run", "--workspace", str(portuguese), "--baselines", "")
+    assert done.returncode == 0, done.stderr
+    assert (
+        len(read_json(portuguese / "train.json")["nontargets"])
+        + sum(len(ids) for ids in read_json(portuguese / "train.json")["targets"].values())
+        <= 20
+    )
+    explained = run_cli("-m", "selection.explain", "--workspace", str(portuguese))
+    assert explained.returncode == 0, explained.stderr
+    assert (portuguese / "explain.json").is_file()
+    (folders[3] / "dataperf_speech_config.yaml").unlink()  # a folder made before download wrote configs
+    present = run_cli("-m", "selection.download", "--workspace", str(workspace), "--scale", "0.04")
+    assert present.returncode == 0 and "already present" in present.stderr
+    assert (folders[3] / "dataperf_speech_config.yaml").is_file()
+
+
 def test_dataperf_download_without_network_fails_fast_and_leaves_nothing(tmp_path: Path):
     workspace = tmp_path / "workspace"
     workspace.mkdir()
