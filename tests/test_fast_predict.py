@@ -524,3 +524,32 @@ def test_a_new_process_loads_the_compiled_loops_from_numbas_cache(tmp_path):
     assert all(hits >= 1 for hits in runs[1]["hits"].values()), runs[1]["hits"]
     assert runs[0]["bits"] == runs[1]["bits"]
     assert any(tmp_path.rglob("*.nbi"))
+
+
+def test_the_compiled_loops_run_where_numba_cannot_write_its_cache(tmp_path):
+    """Where no cache folder can be made (a container's read-only package folder and home; here a path under a
+    file), the loops are compiled in the process instead, and give the same bits."""
+    import os
+    import subprocess
+    import sys
+
+    from selection.scoring import exact_kernel
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    script = (
+        "import numpy as np\n"
+        "from selection.scoring import compiled_loops, exact_kernel\n"
+        "rng = np.random.default_rng(3)\n"
+        "rows, vectors, out = rng.random((9, 40)), rng.random((3, 40)), np.empty((9, 3))\n"
+        "exact_kernel._compile()['squared_distances'](rows, vectors, out, compiled_loops.DDOT)\n"
+        "print(out.tobytes().hex())\n"
+    )
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(blocker / "cache")}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rng = np.random.default_rng(3)
+    rows, vectors, expected = rng.random((9, 40)), rng.random((3, 40)), np.empty((9, 3))
+    exact_kernel._compile()["squared_distances"](rows, vectors, expected, compiled_loops.DDOT)
+    assert done.stdout.strip().splitlines()[-1] == expected.tobytes().hex()
+    assert not any(blocker.parent.rglob("*.nbi"))

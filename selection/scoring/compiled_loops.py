@@ -173,7 +173,7 @@ def decision_values(distances, rows, columns, gamma, starts, counts, coef, rho, 
         pair_sums(kernel, starts, counts, coef, rho, out[row])
 
 
-DDOT, SKYLAKEX, HASWELL = 0, 1, 2  # how the compiled loops get libsvm's squared distance (see ddot_layout)
+DDOT, SKYLAKEX, HASWELL = 0, 1, 2  # how the loops get libsvm's squared distance (see exact_kernel.ddot_layout)
 # Rows run against each support vector at once: AVX-512 has 32 registers for 4 rows' 16 accumulators,
 # AVX2 16 registers, for 2 rows' 8 (more would spill them to memory).
 SKYLAKEX_ROWS, HASWELL_ROWS = 4, 2
