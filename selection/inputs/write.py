@@ -140,25 +140,21 @@ def json_bytes(document: Any) -> bytes:
     return (json.dumps(document, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
-DEFAULT_CONFIG = """# Written by {writer} (kept if present): the harness's defaults (docs/reference.md, Config).
-train_set_size_limit: 25
-selection_algorithm_module: selection.implementations.coverage_selection
-selection_algorithm_class: CleanCoverageSelection
-selection_random_seed: 42
-eval_random_seeds: [5, 69, 98, 70, 95, 64, 37, 11, 4, 32]
-metric: macro_f1
-"""
-
-
 def write_default_config(folder: str | Path, *, writer: str) -> None:
     """The harness's default ``dataperf_speech_config.yaml`` in ``folder``, unless one is there (a user's is kept).
 
-    So that a folder made by ``embed`` or ``download`` is a whole experiment: ``run``, ``explain`` and
-    ``evaluate`` need only ``--workspace`` for it.
+    So that a folder made by ``embed`` or ``download`` is a whole experiment: ``run`` and ``explain`` need only
+    ``--workspace`` for it.
     """
+    import yaml
+
+    from selection.inputs.validation import CONFIG_DEFAULTS
+
     config = Path(folder) / "dataperf_speech_config.yaml"
     if not config.exists() and not config.is_symlink():
-        write_bytes_atomic(config, DEFAULT_CONFIG.format(writer=writer).encode())
+        header = f"# Written by {writer} (kept if present): the harness's defaults (docs/reference.md, Config).\n"
+        body = yaml.safe_dump(dict(CONFIG_DEFAULTS), sort_keys=False, default_flow_style=None, width=1000)
+        write_bytes_atomic(config, (header + body).encode())
 
 
 def write_json_atomic(path: str | Path, document: Any) -> None:
