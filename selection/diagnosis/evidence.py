@@ -392,14 +392,6 @@ def harm_spread(effects: np.ndarray) -> float:
     return max(spread, 1e-4)
 
 
-def verdicts(evidence: Evidence, effects: np.ndarray) -> list[str]:
-    """``suspect``, ``badly cut?``, ``harmful``, ``redundant`` or ``ok`` per pick.
-
-    ``effects`` is the score with every pick minus the score without this one (positive helps).
-    """
-    return [verdict for verdict, _ in judged(evidence, effects)]
-
-
 def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]]]:
     """Per pick: its verdict and the evidence that decided it.
 

@@ -1,11 +1,12 @@
-"""Swap suspect or redundant picks for better unpicked pool clips, under the report's own estimate.
+"""Swap flagged, harmful or redundant picks for better unpicked pool clips, under the report's own estimate.
 
-Greedy and budget-neutral: for each pick to replace (suspects first, most harmful first,
-then redundant picks), the unpicked candidates of the same label (never the clips the
-estimate scores on) are ranked by how clean they look (the share of their nearest pool
-clips that carry their label) and, among equally clean ones, by how far they are from the
-picks already made (new coverage). The best few are each tried in the pick's place; the
-swap that scores best is kept if it does not lower the estimate, else the pick stays.
+Greedy and budget-neutral: for each pick to replace (suspect, then badly cut, then harmful,
+then redundant picks, each kind most harmful first), the unpicked candidates of the same
+label (never the clips the estimate scores on) are ranked by how clean they look (the share
+of their nearest pool clips that carry their label) and, among equally clean ones, by how
+far they are from the picks already made (new coverage). The best few are each tried in the
+pick's place; the swap that scores best is kept if it does not lower the estimate, else the
+pick stays.
 """
 
 from __future__ import annotations
