@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/explain_faults.py --experiments DIR[,DIR...] [--sizes 25,60] [--repair 0.2]
         [--selections_wanted random,near_mean,near_median,default_planted,default,cross_validation,cleanlab]
-        [--output explain_faults.json] [--clean DIR[,DIR...]]
+        [--output explain_faults.json] [--clean DIR[,DIR...]] [--audio_dirs DIR[,DIR...]]
 
 Each experiment is a folder written by ``download`` with the ``pool_faults.json`` truth the built-in
 corpora write (selection and the report never read it). For each experiment, size and selection:
@@ -24,7 +24,10 @@ of the original and repaired files is measured (``evaluate``'s score, every conf
 Writes every pick's evidence and truth to the JSON (for choosing thresholds on one half of the
 corpora and reporting the other). ``--clean`` names experiments known to hold no faults (a corpus
 without planted faults, such as one ``embed`` made of the built-in commands corpus): they need no
-``pool_faults.json``, and every flag on them is a false one. Not a timed test.
+``pool_faults.json``, and every flag on them is a false one. ``--audio_dirs`` gives each experiment's
+recordings, in the order of ``--experiments`` (``-`` for none; ``download --source spoken --audio``
+writes them to ``<data_dir>/audio/<language>``): the report then also measures each pick's speech.
+Not a timed test.
 """
 
 from __future__ import annotations
@@ -131,15 +134,16 @@ def figures(picks: list[dict]) -> dict:
     return {"faulty": len(faulty), "flagged": len(flagged), "flagged_faulty": len(hit), "per_kind": per_kind}
 
 
-def run_case(experiment, faults: dict, name: str, train_set, size: int, repair: float) -> dict:
+def run_case(experiment, faults: dict, name: str, train_set, size: int, repair: float, audio_dir=None) -> dict:
     limit = int(round(repair * size))
     started = time.perf_counter()
-    report = experiment.explain(train_set, against="pool", limit=size, repair=limit)
+    report = experiment.explain(train_set, against="pool", limit=size, repair=limit, audio_dir=audio_dir)
     seconds = time.perf_counter() - started
     picks = [
         {key: clip[key] for key in ("id", "label", "verdict", "decided_by", "effect", "neighbour_agreement",
                                     "own_probability", "word_probability", "other_word", "other_word_probability",
                                     "off_centre", "weakness", "word_neighbours")}
+        | {key: clip[key] for key in ("speech_seconds", "speech_length") if key in clip}
         | {"truth": faults.get(clip["id"], "clean")}
         for clip in report["clips"]
     ]  # fmt: skip
@@ -154,19 +158,25 @@ def run_case(experiment, faults: dict, name: str, train_set, size: int, repair: 
 def main(
     experiments: str, sizes: str = "25,60", repair: float = 0.0,
     selections_wanted: str = "random,near_mean,near_median,default_planted", output: str = "explain_faults.json",
-    clean: str = "",
+    clean: str = "", audio_dirs: str = "",
 ) -> None:  # fmt: skip
     document = {"cases": []}
     wanted = [part for part in str(selections_wanted).split(",") if part]
-    for folder in [Path(part) for part in str(experiments).split(",") if part]:
+    folders = [Path(part) for part in str(experiments).split(",") if part]
+    recordings = [None if part in ("", "-") else part for part in str(audio_dirs).split(",")] if audio_dirs else []
+    if recordings and len(recordings) != len(folders):
+        raise SystemExit(f"--audio_dirs: {len(recordings)} folders for {len(folders)} experiments")
+    for number, folder in enumerate(folders):
+        audio_dir = recordings[number] if recordings else None
         experiment = load_experiment(folder, with_eval=repair > 0, cache_dir="off")
         faults = {} if folder in [Path(part) for part in str(clean).split(",") if part] else read_pool_faults(folder)
         if faults is None:
             raise SystemExit(f"{folder}: no pool_faults.json (rebuild it with download --overwrite)")
         for size in [int(part) for part in str(sizes).split(",") if part]:
             for name, train_set in selections(experiment, faults, size, wanted):
-                case = run_case(experiment, faults, name, train_set, size, repair)
+                case = run_case(experiment, faults, name, train_set, size, repair, audio_dir)
                 case["experiment"] = str(folder)
+                case["audio_dir"] = audio_dir
                 document["cases"].append(case)
                 Path(output).write_text(json.dumps(document, indent=1) + "\n")
                 line = (

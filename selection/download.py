@@ -100,8 +100,14 @@ def make_synthetic(
     return counts
 
 
-def make_spoken(data_dir: Path, *, params, overwrite: bool = False) -> dict:
-    """Synthesize and embed the spoken corpus in a temp folder and build one experiment per language."""
+def make_spoken(data_dir: Path, *, params, overwrite: bool = False, audio: bool = False) -> dict:
+    """Synthesize and embed the spoken corpus in a temp folder and build one experiment per language.
+
+    With ``audio``, every language's recordings end up in ``<data_dir>/audio/<language>/`` (written aside,
+    then moved in whole; a language's recordings already there are kept unless ``overwrite``).
+    """
+    from dataclasses import replace
+
     from selection.datasets.spoken import SPOKEN_TARGETS, write_spoken_corpus
 
     log.info(
@@ -116,7 +122,18 @@ def make_spoken(data_dir: Path, *, params, overwrite: bool = False) -> dict:
     counts = {}
     data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=".spoken-") as corpus:
+        if audio:
+            params = replace(params, audio_dir=str(Path(corpus) / "audio"))
         write_spoken_corpus(corpus, params)
+        for code in params.languages if audio else ():
+            recordings = data_dir / "audio" / code
+            if recordings.exists() and not overwrite:
+                continue
+            recordings.parent.mkdir(parents=True, exist_ok=True)
+            if recordings.exists():  # the old recordings go into the temp folder, removed with it
+                recordings.rename(Path(corpus) / f"old-{code}")
+            (Path(corpus) / "audio" / code).rename(recordings)
+            log.info("%s recordings in %s", code, recordings)
         for code in params.languages:
             destination = data_dir / experiment_folder_name(code)
             if experiment_present(destination) and not overwrite:
@@ -280,6 +297,7 @@ def download(
     max_mb: int = DEFAULT_MAX_MB,
     sha256: str | None = None,
     model: str = "speech_embedding",
+    audio: bool = False,
 ) -> None:
     """Put a dataset into the workspace.
 
@@ -322,6 +340,11 @@ def download(
     model : str, default='speech_embedding'
         The spoken corpus's embedding model: any model ``embed`` accepts (``speech_embedding``,
         ``kws:MODEL_DIR``, ``module:Class``); the clips and their faults do not depend on it (spoken source).
+    audio : bool, default=False
+        Also keep every clip's recording, as 16-bit WAV at ``<data_dir>/audio/<language>/<clip id>``
+        (spoken source; about 240 MB per language): ``explain --audio_dir`` then plays the picks and judges
+        how much of each is speech. Asked for when the experiments are present, it synthesizes the corpus
+        again to write the recordings, and keeps the experiments.
     """
     if source not in ("synthetic", "spoken", "dataperf", "commands"):
         raise BadInputError(
@@ -337,6 +360,8 @@ def download(
         base_url = check_base_url(base_url)
     elif sha256 is not None:
         raise BadInputError("command line: --sha256: applies to --source dataperf only")
+    if audio and source != "spoken":
+        raise BadInputError("command line: --audio: applies to --source spoken only")
     if model != "speech_embedding":
         if source != "spoken":
             raise BadInputError("command line: --model: applies to --source spoken only")
@@ -382,12 +407,14 @@ def download(
         if not isinstance(scale, (int, float)) or not 0 < scale <= 1:
             raise BadInputError(f"command line: --scale: expected a number in (0, 1]; got {scale!r}")
         params = SpokenParams(seed=int(seed), scale=float(scale), languages=codes, model=model)
-        if not overwrite and all(experiment_present(data_path / experiment_folder_name(code)) for code in codes):
+        audio_present = not audio or all((data_path / "audio" / code).is_dir() for code in codes)
+        experiments_present = all(experiment_present(data_path / experiment_folder_name(code)) for code in codes)
+        if not overwrite and experiments_present and audio_present:
             for code in codes:
                 write_default_config(data_path / experiment_folder_name(code), writer="selection.download")
             log.info("spoken-word corpus already present in %s; pass --overwrite to rebuild it", data_path)
             return
-        make_spoken(data_path, params=params, overwrite=overwrite)
+        make_spoken(data_path, params=params, overwrite=overwrite, audio=bool(audio))
         log.info("spoken-word experiments under %s (select/evaluate --language L --data_dir %s)", data_path, data_path)
     elif source == "commands":
         if not isinstance(scale, (int, float)) or not 0 < scale <= 1:

@@ -66,7 +66,8 @@ def explain(
         train file's folder.
     audio_dir : str, optional
         Recordings at ``<audio_dir>/<clip_id>`` (as ``select --audio_dir``): each listed clip
-        gets a player in the page.
+        gets a player in the page, and each pick's speech is measured against its word's recordings
+        in the pool (a pick far shorter or longer is ``badly cut?``).
     repair : int, default=0
         Swap up to this many suspect or redundant picks for the best unpicked pool clips under
         the same estimate, and write the result as ``repaired_train.json`` (checked like any
@@ -150,7 +151,7 @@ def explain(
         with_eval=with_eval,
     )
     report = experiment.explain(
-        train_file, against=against, repair=repair, nontarget_share=nontarget_share, n_jobs=n_jobs
+        train_file, against=against, repair=repair, nontarget_share=nontarget_share, n_jobs=n_jobs, audio_dir=audio_dir
     )
     shown_train_file = visible(str(train_file))  # a name that is not UTF-8 is shown escaped, never a crash
     document = dict(report)

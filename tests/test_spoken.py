@@ -187,3 +187,150 @@ def test_two_commands_from_recordings_to_a_score(recordings: Path, tmp_path: Pat
     assert not (experiment / "data").exists()
     results = read_json(experiment / "results.json")
     assert results["n_train"] == 25 and 0 <= results["score"] <= 1
+
+
+def _said(synthesizer: Synthesizer, word: str, rng: np.random.Generator) -> np.ndarray:
+    from selection.datasets.spoken import _to_16k, _trim
+
+    voice = ["en-us+m3", "en+f2", "en-gb-x-rp+m1", "en-us+f4", "en-029+f1"][int(rng.integers(5))]
+    rate, pitch = int(rng.integers(140, 200)), int(rng.integers(30, 70))
+    return _trim(_to_16k(synthesizer.say(word, voice=voice, rate=rate, pitch=pitch, pitch_range=50)))
+
+
+def test_the_length_of_speech_follows_the_word_not_the_clips_level():
+    from selection.speech.extent import speech_seconds
+
+    rng = np.random.default_rng(4)
+    speech = _said(Synthesizer(seed=4), "restaurant", rng)
+    params = SpokenParams(snr_db_range=(20.0, 20.0))
+    whole, half, fragment = (
+        render_clip(part, np.random.default_rng(1), params)
+        for part in (speech, speech[: len(speech) // 2], speech[: len(speech) // 8])
+    )
+    seconds = [speech_seconds(clip) for clip in (whole, half, fragment)]
+    assert seconds[2] < seconds[1] < seconds[0] <= len(speech) / 16000 + 0.05, seconds
+    assert 0.3 < seconds[1] / seconds[0] < 0.75, seconds
+    assert speech_seconds(whole * np.float32(0.05)) == pytest.approx(seconds[0], rel=1e-3)  # 26 dB quieter
+    assert speech_seconds(np.zeros(16000, dtype=np.float32)) == 0.0
+
+
+TRUNCATED = 4  # of "restaurant"'s pool clips: the first quarter of the word only, the rest of the second noise
+
+
+@pytest.fixture(scope="module")
+def cut_experiment(tmp_path_factory) -> tuple[Path, Path, list[str]]:
+    """Recordings with a few truncated clips of one target word (in the pool), and the experiment ``embed`` makes."""
+    from selection.embed import split_clips
+
+    root = tmp_path_factory.mktemp("cut")
+    audio_dir = root / "clips"
+    synthesizer = Synthesizer(seed=5)
+    rng = np.random.default_rng(5)
+    params = SpokenParams(snr_db_range=(15.0, 30.0))
+    counts = {"restaurant": 40, "fifteen": 30, "table": 12, "window": 12, "garden": 12, "yellow": 12, "river": 12}
+    restaurants = [f"restaurant/restaurant_{index:03d}.wav" for index in range(counts["restaurant"])]
+    truncated = split_clips(restaurants, eval_fraction=0.2, seed=0, word="restaurant")[0][:TRUNCATED]  # as embed splits
+    for word, count in counts.items():
+        (audio_dir / word).mkdir(parents=True)
+        for index in range(count):
+            speech = _said(synthesizer, word, rng)
+            if f"{word}/{word}_{index:03d}.wav" in truncated:
+                speech = speech[: len(speech) // 4]
+            clip = render_clip(speech, rng, params)
+            soundfile.write(audio_dir / word / f"{word}_{index:03d}.wav", clip, 16000, subtype="PCM_16")
+    done = run_cli(
+        "-m", "selection.embed", "--audio_dir", str(audio_dir), "--outdir", str(root / "experiment"),
+        "--targets", "restaurant,fifteen", "--eval_fraction", "0.2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return audio_dir, root / "experiment", truncated
+
+
+def test_with_recordings_the_report_calls_a_truncated_pick_badly_cut(cut_experiment, tmp_path: Path):
+    """Its speech is far shorter than its word's recordings in the pool, whatever its vector says."""
+    from selection import load_experiment
+    from selection.diagnosis.evidence import SHORT_SPEECH_SPREADS, gather_evidence, judged
+
+    audio_dir, folder, truncated = cut_experiment
+    experiment = load_experiment(folder, with_eval=False)
+    allowed = set(experiment.pool.ids)
+    cut = [clip for clip in truncated if clip in allowed]
+    restaurants = sorted(clip for clip in allowed if clip.startswith("restaurant/") and clip not in truncated)[:8]
+    fifteens = sorted(clip for clip in allowed if clip.startswith("fifteen/"))[:8]
+    nontargets = sorted(clip for clip in allowed if clip.split("/")[0] not in ("restaurant", "fifteen"))
+    assert len(cut) == TRUNCATED
+    train = {"targets": {"restaurant": cut + restaurants, "fifteen": fifteens}, "nontargets": nontargets[::3]}
+    clean = restaurants + fifteens
+    train_file = tmp_path / "train.json"
+    train_file.write_text(json.dumps(train))
+    (audio_dir / clean[0]).rename(tmp_path / "moved.wav")  # one pick without its recording: not judged by it
+    try:
+        done = run_cli(
+            "-m", "selection.explain", "--workspace", str(folder), "--train_file", str(train_file),
+            "--audio_dir", str(audio_dir), "--train_size", "40", "--against", "eval",
+        )  # fmt: skip
+    finally:
+        (tmp_path / "moved.wav").rename(audio_dir / clean[0])
+    assert done.returncode == 0, done.stderr
+    assert "1 of" in done.stderr and "have no readable recording" in done.stderr
+    clips = {clip["id"]: clip for clip in read_json(tmp_path / "explain.json")["clips"]}
+    for clip_id in cut:
+        clip = clips[clip_id]
+        assert clip["speech_length"] < -SHORT_SPEECH_SPREADS and clip["speech_seconds"] > 0, clip
+        assert any("s of speech" in reason for reason in clip["reasons"]), clip["reasons"]
+    assert clips[clean[0]]["speech_length"] is None and clips[clean[0]]["speech_seconds"] is None
+    others = [clip for clip_id, clip in clips.items() if clip_id not in cut and clip["speech_length"] is not None]
+    assert len(others) == len(clips) - len(cut) - 1
+    short = [clip for clip in others if clip["speech_length"] < -SHORT_SPEECH_SPREADS]
+    assert len(short) < 0.1 * len(others), short  # a clean clip said fast in noise can be short too, but rarely
+    for clip in others:
+        said = any("s of speech" in reason for reason in clip["reasons"])
+        assert said == (clip in short), clip
+    # the verdicts (this small experiment's estimate is too small to judge by, so they are asked for directly)
+    rows = np.array([experiment.pool.ids.index(clip_id) for clip_id in clips])
+    names = experiment.class_names
+    evidence = gather_evidence(
+        experiment.pool.matrix, experiment.pool.labels, rows, len(names), pool_ids=experiment.pool.ids,
+        nontarget=names.index("nontarget"), class_names=names, audio_dir=audio_dir,
+    )  # fmt: skip
+    for clip_id, (verdict, decided_by) in zip(clips, judged(evidence, np.zeros(len(rows)))):
+        if clip_id in cut:
+            assert verdict in ("badly cut?", "suspect"), (clip_id, verdict, decided_by)
+            assert verdict == "suspect" or "short speech" in decided_by
+        elif clips[clip_id]["speech_length"] is None or clips[clip_id]["speech_length"] > -SHORT_SPEECH_SPREADS:
+            assert "short speech" not in decided_by
+    without = run_cli(
+        "-m", "selection.explain", "--workspace", str(folder), "--train_file", str(train_file),
+        "--outdir", str(tmp_path / "plain"), "--train_size", "40", "--against", "eval",
+    )  # fmt: skip
+    assert without.returncode == 0, without.stderr
+    plain = read_json(tmp_path / "plain" / "explain.json")["clips"]
+    assert all("speech_length" not in clip for clip in plain)
+
+
+def test_download_keeps_the_spoken_corpus_recordings_when_asked(tmp_path: Path):
+    """``--audio``: every pool clip's recording, readable, at ``<data_dir>/audio/<language>/<clip id>``."""
+    import yaml
+
+    from selection.speech.audio import read_clip
+
+    data_dir = tmp_path / "spoken"
+    base = ["-m", "selection.download", "--source", "spoken", "--scale", "0.01", "--languages", "id"]
+    done = run_cli(*base, "--workspace", str(tmp_path / "ws"), "--data_dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    experiment = data_dir / "dataperf_id_data"
+    allowed = yaml.safe_load((experiment / "allowed_training_set.yaml").read_text())
+    before = {path.name: path.read_bytes() for path in experiment.rglob("*") if path.is_file()}
+    assert not (data_dir / "audio").exists()
+    # asked for later: the corpus is synthesized again for its recordings; the experiment stays as it was
+    done = run_cli(*base, "--workspace", str(tmp_path / "ws"), "--data_dir", str(data_dir), "--audio")
+    assert done.returncode == 0, done.stderr
+    assert {path.name: path.read_bytes() for path in experiment.rglob("*") if path.is_file()} == before
+    recordings = data_dir / "audio" / "id"
+    pool = [clip for clips in allowed["targets"].values() for clip in clips] + allowed["nontargets"]
+    assert all((recordings / clip).is_file() for clip in pool)
+    clip = read_clip(recordings / pool[0])
+    assert clip.shape == (16000,) and np.abs(clip).max() > 0.01
+    assert not list(data_dir.glob(".spoken-*"))  # nothing left aside
+    done = run_cli("-m", "selection.download", "--workspace", str(tmp_path / "ws"), "--audio")
+    assert_clean_failure(done, "--audio", "spoken")

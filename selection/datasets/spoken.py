@@ -77,6 +77,7 @@ class SpokenParams:
     badly_cut_fraction: float = 0.10
     workers: int = 2
     model: str = "speech_embedding"  # the embedding model (any name embed's --model accepts)
+    audio_dir: str | None = None  # also write every clip as 16-bit WAV at <audio_dir>/<language>/<clip id>
 
     def scaled(self, count: int, minimum: int = 1) -> int:
         return max(minimum, int(round(count * self.scale)))
@@ -282,8 +283,11 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
         ]
         waves = np.stack([wave for wave, _ in rendered])
         numbers = rng.permutation(n) * 7 + int(rng.integers(10**6)) + 10**7 * (sum(map(ord, word)) % 89)
+        ids = [f"{word}/common_voice_{code}_{int(k):08d}.wav" for k in numbers]
+        if params.audio_dir is not None:
+            _write_waves(Path(params.audio_dir) / code, ids, waves)
         out[word] = {
-            "ids": [f"{word}/common_voice_{code}_{int(k):08d}.wav" for k in numbers],
+            "ids": ids,
             "vectors": np.asarray(model.embed(waves), dtype=np.float32),
             "speakers": [f"spk_{code}_{s:04d}" for s in who],
             "genders": [genders[s] for s in who],
@@ -291,6 +295,16 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
             "faults": [applied for _, applied in rendered],
         }
     return out
+
+
+def _write_waves(folder: Path, ids: list[str], waves: np.ndarray) -> None:
+    """Each clip as 16-bit WAV at ``<folder>/<clip id>`` (the MSWC layout: ``<word>/<file>``)."""
+    import soundfile
+
+    for clip_id, wave in zip(ids, waves):
+        path = folder / clip_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, wave, 16000, format="WAV", subtype="PCM_16")
 
 
 def generate_spoken_language(code: str, params: SpokenParams) -> tuple[list[str], dict[str, dict]]:

@@ -8,8 +8,9 @@ module              job
                     and with each pick left out
 ``evidence``        what needs no eval data: nearest pool neighbours' labels, a word
                     model's out-of-sample probabilities of a clip's word and label,
-                    near-duplicate picks, typicality against the word's clips (badly
-                    cut evidence); one verdict per clip
+                    near-duplicate picks, typicality against the word's clips and,
+                    with recordings, the length of their speech (badly cut evidence);
+                    one verdict per clip
 ``repair``          suspect, badly cut, harmful or redundant picks swapped for better
                     unpicked pool clips
 ``projection``      the pool's 2-D map (PCA fitted on a representative sample)

@@ -26,10 +26,14 @@ Three kinds, each computed from the allowed pool alone:
   word's centre does not tell them: in many dimensions clean clips lie on a shell around the
   centre and a badly cut clip, with less of the word's variation, often lies inside it (the
   clips nearest a word's mean or median are often badly cut ones).
+- **speech length**, only where the recordings are given: how much of the pick's recording is speech
+  (:mod:`selection.speech.extent`) against its word's recordings in the pool. A truncated clip, or a
+  fragment in silence, can keep a vector close to its word's; its recording is the better witness.
 
 Verdicts (:func:`judged`): ``suspect`` when the out-of-fold model doubts the label strongly, or
 no neighbour shares it and the model doubts it, or the model takes the clip for another word;
-``badly cut?`` when its label is not doubted but it is far from its word's typical clips;
+``badly cut?`` when its label is not doubted but it is far from its word's typical clips (or, with
+recordings, holds far less speech than its word's);
 ``harmful`` when nothing says the clip is faulty but it hurts the estimate well beyond the spread
 of the other picks' effects; ``redundant`` when it is the less useful half of a near-duplicate
 pair; ``ok`` otherwise.
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -60,6 +65,10 @@ TYPICAL_COMPONENTS = 64  # the view the default algorithm cleans in: PCA, each r
 TYPICAL_MIN_CLIPS = 8  # a word with fewer pool clips has no spread to judge against
 OFF_CENTRE_SPREADS = 1.5
 WEAK_SPREADS = 3.5
+SPEECH_REFERENCE_CLIPS = 200  # recordings of a word read to learn its speech's length (a fixed sample)
+SHORT_SPEECH_SPREADS = 1.75  # with recordings: a pick's speech this many spreads shorter than its word's
+SPEECH_SPREAD_MIN = 0.15  # a word's spread of log speech length is taken as at least this (few clips: too narrow)
+HOP_SECONDS = 0.01  # one frame: a clip without a speech frame has a finite log length
 # "not judged": the estimate is too small
 VERDICTS = ("suspect", "badly cut?", "harmful", "redundant", "ok", "not judged")
 
@@ -88,6 +97,11 @@ class Evidence:
     other_word_probability: np.ndarray | None = None
     other_word_same_class: np.ndarray | None = None  # the most likely other word is of the pick's own class
     word_neighbours: np.ndarray | None = None  # how many of the nearest pool clips are of the pick's own word
+    speech_seconds: np.ndarray | None = None  # with recordings: seconds of speech in the pick (NaN: no recording)
+    speech_length: np.ndarray | None = None  # robust z of its log against its word's recordings (NaN: not judged)
+
+
+_SPEECH_SECONDS: dict[tuple, float] = {}  # seconds of speech per recording (path, size, modification time)
 
 
 def _squared_distances(rows: np.ndarray, matrix: np.ndarray, norms: np.ndarray) -> np.ndarray:
@@ -237,11 +251,11 @@ def _duplicate_threshold(matrix: np.ndarray, pool_labels: np.ndarray, norms: np.
     return float(np.quantile(nearest[np.isfinite(nearest)], DUPLICATE_QUANTILE)) if np.isfinite(nearest).any() else 0.0
 
 
-def _robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``values`` in robust spreads (1.4826 × MAD) above the median of ``reference``."""
+def _robust_z(values: np.ndarray, reference: np.ndarray, *, smallest_spread: float = 1e-12) -> np.ndarray:
+    """``values`` in robust spreads (1.4826 × MAD, at least ``smallest_spread``) above the median of ``reference``."""
     median = float(np.median(reference))
     spread = 1.4826 * float(np.median(np.abs(reference - median)))
-    return (values - median) / max(spread, 1e-12)
+    return (values - median) / max(spread, smallest_spread)
 
 
 def off_centre_scores(view: np.ndarray) -> np.ndarray:
@@ -317,6 +331,58 @@ def typicality(
     return off_centre, weakness
 
 
+def recorded_speech_seconds(audio_dir: str | Path, clip_ids: list[str]) -> np.ndarray:
+    """Seconds of speech (:func:`selection.speech.extent.speech_seconds`) in each ``<audio_dir>/<clip id>``.
+
+    NaN where the recording is missing or unreadable. Kept for the process by path, size and modification
+    time, so that a folder's recordings are read once however many reports a process writes.
+    """
+    from selection.speech.audio import BadAudioError, read_clip
+    from selection.speech.extent import speech_seconds
+
+    out = np.full(len(clip_ids), np.nan)
+    for index, clip_id in enumerate(clip_ids):
+        path = Path(audio_dir) / clip_id
+        try:
+            status = path.stat()
+        except (OSError, ValueError):
+            continue
+        key = (str(path.resolve()), status.st_size, status.st_mtime_ns)
+        if key not in _SPEECH_SECONDS:
+            try:
+                _SPEECH_SECONDS[key] = speech_seconds(read_clip(path))
+            except (BadAudioError, OSError, ValueError):
+                _SPEECH_SECONDS[key] = float("nan")
+        out[index] = _SPEECH_SECONDS[key]
+    return out
+
+
+def speech_lengths(
+    audio_dir: str | Path, pool_ids: list[str], groups: np.ndarray, rows: np.ndarray, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds of speech, robust z of its log against the word's recordings) of pool ``rows``.
+
+    A word's reference is a fixed sample of at most :data:`SPEECH_REFERENCE_CLIPS` of its pool clips'
+    recordings; a word with fewer than :data:`TYPICAL_MIN_CLIPS` readable ones, or a pick without a
+    recording, is not judged (NaN). The spread is at least :data:`SPEECH_SPREAD_MIN` (a word's clean clips
+    vary by about 0.25 in the built-in spoken corpora, by speaking rate and noise): a word of a few clips
+    can look far more uniform than it is. No clip's label beyond its word is used.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    seconds = recorded_speech_seconds(audio_dir, [pool_ids[row] for row in rows])
+    lengths = np.full(len(rows), np.nan)
+    for group in np.unique(groups[rows]):
+        clips = np.flatnonzero(groups == group)
+        rng = np.random.default_rng([seed, abs(int(group)), int(group < 0)])  # a word's sample: its own draw
+        reference = np.sort(rng.permutation(clips)[:SPEECH_REFERENCE_CLIPS])
+        known = recorded_speech_seconds(audio_dir, [pool_ids[row] for row in reference])
+        known = np.log(known[np.isfinite(known)] + HOP_SECONDS)
+        mine = groups[rows] == group
+        if len(known) >= TYPICAL_MIN_CLIPS:
+            lengths[mine] = _robust_z(np.log(seconds[mine] + HOP_SECONDS), known, smallest_spread=SPEECH_SPREAD_MIN)
+    return seconds, lengths
+
+
 def gather_evidence(
     pool_matrix: np.ndarray,
     pool_labels: np.ndarray,
@@ -326,12 +392,14 @@ def gather_evidence(
     pool_ids: list[str] | None = None,
     nontarget: int | None = None,
     class_names: list[str] | None = None,
+    audio_dir: str | Path | None = None,
 ) -> Evidence:
     """Every kind of evidence for the picks (pool rows, in the selection's order).
 
     ``pool_ids`` (with ``nontarget``, the nontarget class id) gives each nontarget clip its word for the
     typicality and word evidence; without them every class is one word. ``class_names`` names the target
-    words in ``other_word`` (else their class ids).
+    words in ``other_word`` (else their class ids). ``audio_dir`` (with ``pool_ids``) holds the recordings,
+    at ``<audio_dir>/<clip id>``, whose speech is measured against the word's (:func:`speech_lengths`).
     """
     from selection.inputs.validation import clip_word
 
@@ -364,6 +432,9 @@ def gather_evidence(
 
     duplicate_of, distance, threshold = near_duplicates(pool_matrix, pool_labels, picked_rows, norms=norms)
     predicted = probabilities.argmax(axis=1)
+    seconds = lengths = None
+    if audio_dir is not None and with_words:
+        seconds, lengths = speech_lengths(audio_dir, pool_ids, groups, picked_rows)
     return Evidence(
         neighbour_labels=neighbour_labels,
         agreement=(neighbour_labels == own[:, None]).mean(axis=1),
@@ -380,6 +451,8 @@ def gather_evidence(
         other_word_probability=word_probabilities[picks, other_column] if has_other else np.zeros(len(own)),
         other_word_same_class=(column_class[other_column] == own) if has_other else np.zeros(len(own), dtype=bool),
         word_neighbours=(groups[neighbour_rows] == groups[picked_rows][:, None]).sum(axis=1),
+        speech_seconds=seconds,
+        speech_length=lengths,
     )
 
 
@@ -404,7 +477,8 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
       clips, from which the word model takes a clean clip for a similar word far more often than a
       target's hundreds allow (the default algorithm's own-word test for nontargets, on the report's side).
     - ``badly cut?``: its label is not doubted, but its direction is more than :data:`OFF_CENTRE_SPREADS`
-      spreads from its word's typical clips, or its vector is weaker by more than :data:`WEAK_SPREADS`.
+      spreads from its word's typical clips, or its vector is weaker by more than :data:`WEAK_SPREADS`, or
+      (with recordings) its speech is shorter than its word's by more than :data:`SHORT_SPEECH_SPREADS`.
     - ``harmful``: nothing says the clip itself is faulty, but leaving it out raises the estimate by more
       than :data:`HARM_SPREADS` times the spread of all picks' effects. A pick among the most harmful is
       never ``ok``; it is not called faulty either (a clean clip can hurt a selection: its balance, its
@@ -440,6 +514,8 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
             atypical.append("off its word's centre")
         if evidence.weakness is not None and evidence.weakness[index] > WEAK_SPREADS:
             atypical.append("weak vector")
+        if evidence.speech_length is not None and evidence.speech_length[index] < -SHORT_SPEECH_SPREADS:
+            atypical.append("short speech")
         harm = ["estimated effect"] if harmful[index] else []
         if decided:
             result.append(("suspect", decided + harm))

@@ -20,6 +20,7 @@ from selection.diagnosis.estimate import eval_estimate, leave_one_out, pool_esti
 from selection.diagnosis.evidence import (
     NEIGHBOURS,
     OFF_CENTRE_SPREADS,
+    SHORT_SPEECH_SPREADS,
     VERDICTS,
     WEAK_SPREADS,
     gather_evidence,
@@ -120,6 +121,12 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric
         sentences.append(
             f"its vector is weaker than its word's clips by {weakness:.1f} spreads (mostly silence or a fragment?)"
         )
+    length = clip.get("speech_length")
+    if length is not None and length < -SHORT_SPEECH_SPREADS:
+        sentences.append(
+            f"its recording holds {clip['speech_seconds']:.2f} s of speech, {-length:.1f} spreads shorter than "
+            "its word's recordings in the pool (truncated, or a fragment in silence?)"
+        )
     if clip["duplicate_of"] is not None:
         sentences.append(
             f"it is nearly the same as pick {clip['duplicate_of']} (distance {clip['duplicate_distance']:.2f}; "
@@ -210,6 +217,7 @@ def explain_selection(
     repair_limit: int = 0,
     nontarget_share: float = 0.96,
     n_jobs: int = -1,
+    audio_dir: str | None = None,
 ) -> tuple[dict, dict]:
     """The per-clip report of a checked selection.
 
@@ -227,6 +235,9 @@ def explain_selection(
         Pool mode: the nontargets' weight in the held-out clips (the eval set's share).
     n_jobs : int
         Threads for the scorings; the figures do not depend on it.
+    audio_dir : str, optional
+        The pool's recordings at ``<audio_dir>/<clip id>``: each pick's speech is measured against its
+        word's (:func:`selection.diagnosis.evidence.speech_lengths`).
 
     Returns
     -------
@@ -273,6 +284,7 @@ def explain_selection(
                     pool_ids=pool.ids,
                     nontarget=nontarget,
                     class_names=class_names,
+                    audio_dir=audio_dir,
                 ),
                 pool_map(pool.matrix, rows),
             )
@@ -323,6 +335,14 @@ def explain_selection(
             else None,
             "off_centre": _rounded(evidence.off_centre[index]),
             "weakness": _rounded(evidence.weakness[index]),
+            **(
+                {
+                    "speech_seconds": _rounded(evidence.speech_seconds[index]),
+                    "speech_length": _rounded(evidence.speech_length[index]),
+                }
+                if evidence.speech_length is not None
+                else {}
+            ),
             "map": [round(float(v), 4) for v in mapped["picks"][index]],
         }
         clip["reasons"] = _reasons(

@@ -508,6 +508,7 @@ class Experiment:
         limit: int | None = None,
         nontarget_share: float = 0.96,
         n_jobs: int = -1,
+        audio_dir: str | Path | None = None,
     ) -> Report:
         """The per-clip report of a selection (what ``python -m selection.explain`` writes as ``explain.json``).
 
@@ -529,6 +530,9 @@ class Experiment:
             (0.96 in the benchmark's construction; for an ``embed`` experiment, the pool's own share).
         n_jobs : int, default=-1
             Threads for the scorings; the figures do not depend on it.
+        audio_dir : str or Path, optional
+            The pool's recordings, at ``<audio_dir>/<clip id>``: each pick's length of speech against its
+            word's is further evidence of a badly cut clip (``speech_seconds``, ``speech_length``).
 
         Returns
         -------
@@ -547,8 +551,9 @@ class Experiment:
         nontarget_share = check_fraction(nontarget_share, file="explain()", key="nontarget_share")
         checked = self.check(train_set, limit=limit)
         document, extras = explain_selection(
-            self, checked, against=against, repair_limit=repair, nontarget_share=nontarget_share, n_jobs=n_jobs
-        )
+            self, checked, against=against, repair_limit=repair, nontarget_share=nontarget_share, n_jobs=n_jobs,
+            audio_dir=None if audio_dir is None else str(audio_dir),
+        )  # fmt: skip
         report = Report(document)
         report.repaired = extras["repaired"]
         return report

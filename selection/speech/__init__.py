@@ -1,1 +1,2 @@
-"""Speech: reading clips as MSWC gives them, and the embedding models that turn them into vectors."""
+"""Speech: reading clips as MSWC gives them, how much of a clip is speech, and the embedding models that turn
+clips into vectors."""
