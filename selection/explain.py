@@ -90,6 +90,7 @@ def explain(
         ``evaluate``'s cache (see ``evaluate``).
     """
     from selection.board.entries import visible
+    from selection.diagnosis.evidence import TYPICAL_MIN_CLIPS
     from selection.diagnosis.page import audio_data_uri, render_page
     from selection.diagnosis.report import format_report
     from selection.inputs.load import DOWNLOAD_HINT, SELECT_HINT, load_config, require_inputs
@@ -169,6 +170,15 @@ def explain(
         missing = sum(1 for uri in audio.values() if uri is None)
         if missing:
             log.warning("warning: --audio_dir: %d of %d picks have no readable recording there", missing, len(audio))
+        unjudged = sum(
+            1 for clip in document["clips"] if clip.get("speech_seconds") is not None and clip["speech_length"] is None
+        )
+        if unjudged:
+            log.warning(
+                "warning: --audio_dir: the speech of %d picks is not judged: their words have fewer than %d readable "
+                "recordings there (the pool's recordings are what a pick is compared with)",
+                unjudged, TYPICAL_MIN_CLIPS,
+            )  # fmt: skip
     files[outputs["explain.json"]] = json_bytes(document)
     page = render_page(document, train_file=shown_train_file, audio=audio)
     files[outputs["explain.html"]] = page.encode("utf-8", "surrogateescape")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -299,6 +300,19 @@ def test_with_recordings_the_report_calls_a_truncated_pick_badly_cut(cut_experim
             assert verdict == "suspect" or "short speech" in decided_by
         elif clips[clip_id]["speech_length"] is None or clips[clip_id]["speech_length"] > -SHORT_SPEECH_SPREADS:
             assert "short speech" not in decided_by
+    # only the picks' own recordings: a word with fewer than 8 of them has nothing to be compared with
+    picks_only = tmp_path / "picks-only"
+    for clip_id in clips:
+        (picks_only / clip_id).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(audio_dir / clip_id, picks_only / clip_id)
+    partial = run_cli(
+        "-m", "selection.explain", "--workspace", str(folder), "--train_file", str(train_file),
+        "--outdir", str(tmp_path / "partial"), "--audio_dir", str(picks_only), "--train_size", "40",
+        "--against", "eval",
+    )  # fmt: skip
+    assert partial.returncode == 0, partial.stderr
+    unjudged = [c for c in read_json(tmp_path / "partial" / "explain.json")["clips"] if c["speech_length"] is None]
+    assert unjudged and f"the speech of {len(unjudged)} picks is not judged" in partial.stderr
     without = run_cli(
         "-m", "selection.explain", "--workspace", str(folder), "--train_file", str(train_file),
         "--outdir", str(tmp_path / "plain"), "--train_size", "40", "--against", "eval",
