@@ -67,7 +67,7 @@ def explain(
     audio_dir : str, optional
         Recordings at ``<audio_dir>/<clip_id>`` (as ``select --audio_dir``): each listed clip
         gets a player in the page, and each pick's speech is measured against its word's recordings
-        in the pool (a pick far shorter or longer is ``badly cut?``).
+        in the pool (a pick far shorter is ``badly cut?``).
     repair : int, default=0
         Swap up to this many suspect or redundant picks for the best unpicked pool clips under
         the same estimate, and write the result as ``repaired_train.json`` (checked like any

@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 
 from selection.diagnosis.memo import per_pool
+from selection.speech.audio import SAMPLE_RATE
+from selection.speech.extent import HOP
 
 NEIGHBOURS = 10
 OOF_SAMPLE_PER_WORD = 600
@@ -68,7 +70,7 @@ WEAK_SPREADS = 3.5
 SPEECH_REFERENCE_CLIPS = 200  # recordings of a word read to learn its speech's length (a fixed sample)
 SHORT_SPEECH_SPREADS = 1.75  # with recordings: a pick's speech this many spreads shorter than its word's
 SPEECH_SPREAD_MIN = 0.15  # a word's spread of log speech length is taken as at least this (few clips: too narrow)
-HOP_SECONDS = 0.01  # one frame: a clip without a speech frame has a finite log length
+HOP_SECONDS = HOP / SAMPLE_RATE  # one frame: a clip without a speech frame has a finite log length
 # "not judged": the estimate is too small
 VERDICTS = ("suspect", "badly cut?", "harmful", "redundant", "ok", "not judged")
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from selection.speech.audio import SAMPLE_RATE
+
 FRAME = 320  # 20 ms
 HOP = 160  # 10 ms
 FLOOR_QUANTILE = 0.1
