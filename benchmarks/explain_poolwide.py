@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/explain_poolwide.py --experiments DIR[,DIR...] [--report DIR[,DIR...]] [--clips 3000]
-        [--output explain_poolwide.json]
+        [--selections explain_faults.json[,...]] [--output explain_poolwide.json]
 
 For each experiment (a folder written by ``download``, with its ``pool_faults.json`` truth), up to
 ``--clips`` pool clips in a fixed random order are judged in groups of 60, as picks of a 60-clip
@@ -18,8 +18,10 @@ transformed), trained with the truth and applied to an experiment it never saw: 
 only, never trained on) by a model of all of ``--experiments``. Its threshold is chosen on the
 training experiments as the rules' were: the best worst-experiment min(recall / 0.8, precision / 0.7).
 If it does much better than the rules where it was not trained, the evidence holds more than the rules
-use. A pool-wide figure is not a selection's (weak selections pick differently);
-``explain_faults.py`` gives those. Not a timed test.
+use. A pool-wide figure is not a selection's (weak selections pick differently): ``--selections``
+takes ``explain_faults.py`` outputs and sets the rules, the learned combination (trained on every
+``--experiments``) and either against the truth on their picks, for every experiment in them that
+is not a tuning one. Not a timed test.
 """
 
 from __future__ import annotations
@@ -114,30 +116,62 @@ def _worst(scores: dict, faulty: dict, names: list[str], threshold: float) -> fl
     return min(min(recall / RECALL_AIM, precision / PRECISION_AIM) for recall, precision in pairs)
 
 
-def learned_ceiling(pools: dict[str, dict], report: list[str]) -> dict:
-    """Per experiment: a logistic regression trained on others (see the module's docstring), judging this one."""
+def fit_learned(pools: dict[str, dict], train: list[str]):
+    """A logistic regression on the evidence of ``train``'s clips, and its threshold (chosen on them)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    faulty = {name: np.array(pool["truth"]) != "clean" for name, pool in pools.items()}
+    faulty = {name: np.array(pools[name]["truth"]) != "clean" for name in train}
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    model.fit(np.concatenate([features(pools[name]) for name in train]), np.concatenate([faulty[n] for n in train]))
+    seen = {name: model.predict_proba(features(pools[name]))[:, 1] for name in train}
+    threshold = max(np.round(np.linspace(0.1, 0.9, 81), 2), key=lambda t: _worst(seen, faulty, train, t))
+    return model, float(threshold)
+
+
+def learned_ceiling(pools: dict[str, dict], report: list[str]) -> dict:
+    """Per experiment: a logistic regression trained on others (see the module's docstring), judging this one."""
     out = {}
     for held in pools:
         train = [name for name in pools if name != held and name not in report]
         if len(train) < 2:
             continue
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
-        model.fit(np.concatenate([features(pools[name]) for name in train]), np.concatenate([faulty[n] for n in train]))
-        seen = {name: model.predict_proba(features(pools[name]))[:, 1] for name in train}
-
-        threshold = max(np.round(np.linspace(0.1, 0.9, 81), 2), key=lambda t: _worst(seen, faulty, train, t))
-        recall, precision = _figures(model.predict_proba(features(pools[held]))[:, 1] >= threshold, faulty[held])
-        out[held] = {"trained_on": train, "threshold": float(threshold), "recall": round(recall, 3),
+        model, threshold = fit_learned(pools, train)
+        faulty = np.array(pools[held]["truth"]) != "clean"
+        recall, precision = _figures(model.predict_proba(features(pools[held]))[:, 1] >= threshold, faulty)
+        out[held] = {"trained_on": train, "threshold": threshold, "recall": round(recall, 3),
                      "precision": round(precision, 3)}  # fmt: skip
     return out
 
 
-def main(experiments: str, report: str = "", clips: int = 3000, output: str = "explain_poolwide.json") -> None:
+def on_selections(pools: dict[str, dict], tuning: list[str], files: list[str]) -> dict:
+    """The rules, the learned combination (trained on every tuning experiment) and either, on the picks of the
+    selections in ``explain_faults.py`` outputs, per experiment not among the tuning ones."""
+    model, threshold = fit_learned(pools, tuning)
+    cases = [case for name in files for case in json.loads(Path(name).read_text())["cases"]]
+    renamed = {"agreement": "neighbour_agreement"}
+    out = {}
+    for experiment in sorted({case["experiment"] for case in cases} - set(tuning)):
+        picks = [pick for case in cases if case["experiment"] == experiment for pick in case["picks"]]
+        seen = {"nontarget": [pick["label"] == "nontarget" for pick in picks]}
+        for key in EVIDENCE:
+            seen[key] = [
+                np.nan if pick[renamed.get(key, key)] is None else pick[renamed.get(key, key)] for pick in picks
+            ]
+        faulty = np.array([pick["truth"] != "clean" for pick in picks])
+        rules = np.isin([pick["verdict"] for pick in picks], FLAGGED)
+        learned = model.predict_proba(features(seen))[:, 1] >= threshold
+        out[experiment] = {"threshold": threshold, "faulty": int(faulty.sum())} | {
+            name: dict(zip(("recall", "precision"), np.round(_figures(flags, faulty), 3).tolist()))
+            for name, flags in (("rules", rules), ("learned", learned), ("either", rules | learned))
+        }
+    return out
+
+
+def main(
+    experiments: str, report: str = "", clips: int = 3000, selections: str = "", output: str = "explain_poolwide.json"
+) -> None:
     pools = {}
     reported = [part for part in str(report).split(",") if part]
     for folder in [Path(part) for part in str(experiments).split(",") + reported if part]:
@@ -152,6 +186,17 @@ def main(experiments: str, report: str = "", clips: int = 3000, output: str = "e
         learned = document.get("learned_ceiling", {}).get(name, {})
         recall, precision = learned.get("recall", float("nan")), learned.get("precision", float("nan"))
         print(f"| {name} | {rules['recall']:.2f} | {rules['precision']:.2f} | {recall:.2f} | {precision:.2f} |")
+    if selections:
+        tuning = [str(Path(part)) for part in str(experiments).split(",") if part]
+        document["selections"] = on_selections(pools, tuning, [part for part in str(selections).split(",") if part])
+        Path(output).write_text(json.dumps(document, indent=1) + "\n")
+        print("\n| experiment (selections) | faulty picks | rules | learned | either |")
+        print("| --- | ---: | --- | --- | --- |")
+        for name, row in document["selections"].items():
+            cells = " | ".join(
+                f"{row[k]['recall']:.2f} at {row[k]['precision']:.2f}" for k in ("rules", "learned", "either")
+            )
+            print(f"| {name} | {row['faulty']} | {cells} |")
     for name, rules in document["rules"].items():
         print(f"\n{name}, flags by deciding evidence (faulty / flagged):")
         for key, counts in rules["decided_by"].items():
