@@ -20,8 +20,9 @@ training experiments as the rules' were: the best worst-experiment min(recall / 
 If it does much better than the rules where it was not trained, the evidence holds more than the rules
 use. A pool-wide figure is not a selection's (weak selections pick differently): ``--selections``
 takes ``explain_faults.py`` outputs and sets the rules, the learned combination (trained on every
-``--experiments``) and either against the truth on their picks, for every experiment in them that
-is not a tuning one. Not a timed test.
+``--experiments``), either, and the rules with the learned combination as a veto (a flag it puts below
+2% or 5% is dropped) against the truth on their picks, per experiment (a tuning experiment's picks
+were among the model's training clips). Not a timed test.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ GROUP = 60
 EVIDENCE = ("agreement", "own_probability", "off_centre", "weakness", "word_probability", "other_word_probability",
             "word_neighbours")  # fmt: skip
 RECALL_AIM, PRECISION_AIM = 0.8, 0.7  # the bars the thresholds are chosen against (worst experiment)
+CLEARED_BELOW = (0.02, 0.05)  # --selections: the rules' flags less those the learned combination puts below these
 
 
 def judge_pool(folder: Path, clips: int) -> dict:
@@ -146,25 +148,28 @@ def learned_ceiling(pools: dict[str, dict], report: list[str]) -> dict:
 
 
 def on_selections(pools: dict[str, dict], tuning: list[str], files: list[str]) -> dict:
-    """The rules, the learned combination (trained on every tuning experiment) and either, on the picks of the
-    selections in ``explain_faults.py`` outputs, per experiment not among the tuning ones."""
+    """On the picks of the selections in ``explain_faults.py`` outputs, per experiment: the rules, the learned
+    combination (trained on every tuning experiment), either, and the rules' flags less those the learned
+    combination puts below each of :data:`CLEARED_BELOW` (a veto)."""
     model, threshold = fit_learned(pools, tuning)
     cases = [case for name in files for case in json.loads(Path(name).read_text())["cases"]]
     renamed = {"agreement": "neighbour_agreement"}
     out = {}
-    for experiment in sorted({case["experiment"] for case in cases} - set(tuning)):
+    for experiment in sorted({case["experiment"] for case in cases}):
         picks = [pick for case in cases if case["experiment"] == experiment for pick in case["picks"]]
         seen = {"nontarget": [pick["label"] == "nontarget" for pick in picks]}
         for key in EVIDENCE:
-            seen[key] = [
-                np.nan if pick[renamed.get(key, key)] is None else pick[renamed.get(key, key)] for pick in picks
-            ]
+            values = [pick[renamed.get(key, key)] for pick in picks]
+            seen[key] = [np.nan if value is None else value for value in values]
         faulty = np.array([pick["truth"] != "clean" for pick in picks])
         rules = np.isin([pick["verdict"] for pick in picks], FLAGGED)
-        learned = model.predict_proba(features(seen))[:, 1] >= threshold
-        out[experiment] = {"threshold": threshold, "faulty": int(faulty.sum())} | {
+        probability = model.predict_proba(features(seen))[:, 1]
+        learned = probability >= threshold
+        kinds = [("rules", rules), ("learned", learned), ("either", rules | learned)]
+        kinds += [(f"rules, cleared below {bar}", rules & (probability >= bar)) for bar in CLEARED_BELOW]
+        out[experiment] = {"tuning": experiment in tuning, "threshold": threshold, "faulty": int(faulty.sum())} | {
             name: dict(zip(("recall", "precision"), np.round(_figures(flags, faulty), 3).tolist()))
-            for name, flags in (("rules", rules), ("learned", learned), ("either", rules | learned))
+            for name, flags in kinds
         }
     return out
 
@@ -190,13 +195,12 @@ def main(
         tuning = [str(Path(part)) for part in str(experiments).split(",") if part]
         document["selections"] = on_selections(pools, tuning, [part for part in str(selections).split(",") if part])
         Path(output).write_text(json.dumps(document, indent=1) + "\n")
-        print("\n| experiment (selections) | faulty picks | rules | learned | either |")
-        print("| --- | ---: | --- | --- | --- |")
+        kinds = ["rules", "learned", "either"] + [f"rules, cleared below {bar}" for bar in CLEARED_BELOW]
+        print("\n| experiment (selections) | faulty picks | " + " | ".join(kinds) + " |")
+        print("| --- | ---: |" + " --- |" * len(kinds))
         for name, row in document["selections"].items():
-            cells = " | ".join(
-                f"{row[k]['recall']:.2f} at {row[k]['precision']:.2f}" for k in ("rules", "learned", "either")
-            )
-            print(f"| {name} | {row['faulty']} | {cells} |")
+            cells = " | ".join(f"{row[k]['recall']:.2f} at {row[k]['precision']:.2f}" for k in kinds)
+            print(f"| {name}{' (tuning)' if row['tuning'] else ''} | {row['faulty']} | {cells} |")
     for name, rules in document["rules"].items():
         print(f"\n{name}, flags by deciding evidence (faulty / flagged):")
         for key, counts in rules["decided_by"].items():
