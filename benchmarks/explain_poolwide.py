@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/explain_poolwide.py --experiments DIR[,DIR...] [--report DIR[,DIR...]] [--clips 3000]
-        [--selections explain_faults.json[,...]] [--output explain_poolwide.json]
+        [--selections explain_faults.json[,...]] [--weights] [--output explain_poolwide.json]
 
 For each experiment (a folder written by ``download``, with its ``pool_faults.json`` truth), up to
 ``--clips`` pool clips in a fixed random order are judged in groups of 60, as picks of a 60-clip
@@ -20,9 +20,11 @@ training experiments as the rules' were: the best worst-experiment min(recall / 
 If it does much better than the rules where it was not trained, the evidence holds more than the rules
 use. A pool-wide figure is not a selection's (weak selections pick differently): ``--selections``
 takes ``explain_faults.py`` outputs and sets the rules, the learned combination (trained on every
-``--experiments``), either, and the rules with the learned combination as a veto (a flag it puts below
-2% or 5% is dropped) against the truth on their picks, per experiment (a tuning experiment's picks
-were among the model's training clips). Not a timed test.
+``--experiments``), either, and the rules with a stricter veto than the report's (a flag the learned
+combination puts below 5% dropped, where the report drops those below 2%) against the truth on their
+picks, per experiment (a tuning experiment's picks were among the model's training clips). ``--weights``
+prints the model fitted on every ``--experiments`` as the report's combined evidence holds it
+(:data:`selection.diagnosis.evidence.COMBINED_WEIGHTS`). Not a timed test.
 """
 
 from __future__ import annotations
@@ -38,15 +40,23 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from selection.datasets.faults import read_pool_faults  # noqa: E402
-from selection.diagnosis.evidence import gather_evidence, judged  # noqa: E402
+from selection.diagnosis.evidence import COMBINED_FEATURES, combined_features, gather_evidence, judged  # noqa: E402
 from selection.diagnosis.report import FLAGGED  # noqa: E402
 from selection.scoring.experiment import load_experiment  # noqa: E402
 
 GROUP = 60
-EVIDENCE = ("agreement", "own_probability", "off_centre", "weakness", "word_probability", "other_word_probability",
-            "word_neighbours")  # fmt: skip
+EVIDENCE = (
+    "agreement",
+    "own_probability",
+    "word_probability",
+    "other_word_probability",
+    "off_centre",
+    "weakness",
+    "word_neighbours",
+)  # fmt: skip  (combined_features' order)
 RECALL_AIM, PRECISION_AIM = 0.8, 0.7  # the bars the thresholds are chosen against (worst experiment)
-CLEARED_BELOW = (0.02, 0.05)  # --selections: the rules' flags less those the learned combination puts below these
+WEAK_AND_PLANTED = ("random", "near_mean", "near_median", "default_planted")  # the selections the flags are measured on
+STRICTER_VETOES = (0.05,)  # --selections: the report's flags less those the learned combination puts below these
 
 
 def judge_pool(folder: Path, clips: int) -> dict:
@@ -93,18 +103,8 @@ def rule_figures(judged_pool: dict) -> dict:
 
 
 def features(judged_pool: dict) -> np.ndarray:
-    """The evidence as the learned ceiling sees it: log-probabilities, the off-centre score and its square, and
-    the nontarget side's own weights."""
-    value = {key: np.array(judged_pool[key], dtype=float) for key in EVIDENCE}
-    nontarget = np.array(judged_pool["nontarget"], dtype=float)
-    word = np.where(np.isnan(value["word_probability"]), value["own_probability"], value["word_probability"])
-    off, weak = np.nan_to_num(value["off_centre"]), np.nan_to_num(value["weakness"])
-    log = lambda p: np.log(p + 1e-4)  # noqa: E731
-    return np.column_stack([
-        value["agreement"], log(value["own_probability"]), log(word), log(value["other_word_probability"]),
-        off, np.maximum(off, 0) ** 2, weak, value["word_neighbours"], nontarget, nontarget * off,
-        nontarget * value["agreement"], nontarget * log(word),
-    ])  # fmt: skip
+    """The evidence as the combined evidence weighs it (:func:`selection.diagnosis.evidence.combined_features`)."""
+    return combined_features(*(judged_pool[key] for key in EVIDENCE), judged_pool["nontarget"])
 
 
 def _figures(flagged: np.ndarray, faulty: np.ndarray) -> tuple[float, float]:
@@ -148,11 +148,12 @@ def learned_ceiling(pools: dict[str, dict], report: list[str]) -> dict:
 
 
 def on_selections(pools: dict[str, dict], tuning: list[str], files: list[str]) -> dict:
-    """On the picks of the selections in ``explain_faults.py`` outputs, per experiment: the rules, the learned
-    combination (trained on every tuning experiment), either, and the rules' flags less those the learned
-    combination puts below each of :data:`CLEARED_BELOW` (a veto)."""
+    """On the picks of the weak and planted selections in ``explain_faults.py`` outputs, per experiment: the
+    report's flags, the learned combination's (trained on every tuning experiment), either's, and the report's
+    less those the learned combination puts below each of :data:`STRICTER_VETOES`."""
     model, threshold = fit_learned(pools, tuning)
     cases = [case for name in files for case in json.loads(Path(name).read_text())["cases"]]
+    cases = [case for case in cases if case["selection"].split("/")[0] in WEAK_AND_PLANTED]
     renamed = {"agreement": "neighbour_agreement"}
     out = {}
     for experiment in sorted({case["experiment"] for case in cases}):
@@ -166,7 +167,7 @@ def on_selections(pools: dict[str, dict], tuning: list[str], files: list[str]) -
         probability = model.predict_proba(features(seen))[:, 1]
         learned = probability >= threshold
         kinds = [("rules", rules), ("learned", learned), ("either", rules | learned)]
-        kinds += [(f"rules, cleared below {bar}", rules & (probability >= bar)) for bar in CLEARED_BELOW]
+        kinds += [(f"rules, cleared below {bar}", rules & (probability >= bar)) for bar in STRICTER_VETOES]
         out[experiment] = {"tuning": experiment in tuning, "threshold": threshold, "faulty": int(faulty.sum())} | {
             name: dict(zip(("recall", "precision"), np.round(_figures(flags, faulty), 3).tolist()))
             for name, flags in kinds
@@ -174,9 +175,17 @@ def on_selections(pools: dict[str, dict], tuning: list[str], files: list[str]) -
     return out
 
 
+def folded_weights(model) -> tuple[list[float], float]:
+    """The pipeline's weights on the raw features (the scaler folded in) and its intercept."""
+    scaler, regression = model[0], model[-1]
+    weights = regression.coef_[0] / scaler.scale_
+    return weights.tolist(), float(regression.intercept_[0] - np.sum(weights * scaler.mean_))
+
+
 def main(
-    experiments: str, report: str = "", clips: int = 3000, selections: str = "", output: str = "explain_poolwide.json"
-) -> None:
+    experiments: str, report: str = "", clips: int = 3000, selections: str = "", weights: bool = False,
+    output: str = "explain_poolwide.json",
+) -> None:  # fmt: skip
     pools = {}
     reported = [part for part in str(report).split(",") if part]
     for folder in [Path(part) for part in str(experiments).split(",") + reported if part]:
@@ -184,6 +193,12 @@ def main(
         print(f"{folder}: {len(pools[str(folder)]['truth'])} clips judged", file=sys.stderr, flush=True)
     document = {"rules": {name: rule_figures(pool) for name, pool in pools.items()}}
     document["learned_ceiling"] = learned_ceiling(pools, reported)
+    if weights:
+        tuning = [str(Path(part)) for part in str(experiments).split(",") if part]
+        values, intercept = folded_weights(fit_learned(pools, tuning)[0])
+        document["combined_weights"] = {"features": list(COMBINED_FEATURES), "weights": values, "intercept": intercept}
+        print("COMBINED_WEIGHTS = (" + ", ".join(f"{value:.6g}" for value in values) + ")")
+        print(f"COMBINED_INTERCEPT = {intercept:.6g}")
     Path(output).write_text(json.dumps(document, indent=1) + "\n")
     print("| experiment | rules: recall | rules: precision | learned (left out): recall | precision |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -195,7 +210,7 @@ def main(
         tuning = [str(Path(part)) for part in str(experiments).split(",") if part]
         document["selections"] = on_selections(pools, tuning, [part for part in str(selections).split(",") if part])
         Path(output).write_text(json.dumps(document, indent=1) + "\n")
-        kinds = ["rules", "learned", "either"] + [f"rules, cleared below {bar}" for bar in CLEARED_BELOW]
+        kinds = ["rules", "learned", "either"] + [f"rules, cleared below {bar}" for bar in STRICTER_VETOES]
         print("\n| experiment (selections) | faulty picks | " + " | ".join(kinds) + " |")
         print("| --- | ---: |" + " --- |" * len(kinds))
         for name, row in document["selections"].items():

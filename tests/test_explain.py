@@ -348,6 +348,45 @@ def test_a_clip_the_word_model_takes_for_another_word_is_suspect_even_where_its_
     assert decisions[4] == ("suspect", ["another word"])
 
 
+def test_a_flag_the_combined_evidence_does_not_bear_out_is_dropped():
+    """A pick one rule flags but whose evidence taken together gives it less than a 2% chance of being faulty is ok
+    (harmful where its effect says so), decided by the combined evidence; above 2% the rule's verdict stands. The
+    combined evidence itself puts a typical clip far below a clip its neighbours and the models doubt."""
+    from selection.diagnosis.evidence import (
+        CLEARED_BELOW,
+        Evidence,
+        combined_fault_probability,
+        combined_features,
+        judged,
+    )  # fmt: skip
+
+    n = 8
+    evidence = Evidence(
+        neighbour_labels=np.ones((n, 10), dtype=int), agreement=np.ones(n), own_probability=np.full(n, 0.95),
+        predicted=np.ones(n, dtype=int), predicted_probability=np.full(n, 0.95), duplicate_of=np.full(n, -1),
+        duplicate_distance=np.zeros(n), duplicate_threshold=1.0, off_centre=np.zeros(n), weakness=np.zeros(n),
+        fault_probability=np.full(n, 0.3),
+    )  # fmt: skip
+    evidence.off_centre[[0, 1, 2]] = 1.8  # off its word's centre: badly cut?
+    evidence.fault_probability[[0, 2, 3]] = CLEARED_BELOW / 2  # ... but not by the evidence taken together
+    effects = np.random.default_rng(0).normal(0.002, 0.001, n)
+    effects[2] = -0.05  # far beyond the others' spread
+    decisions = judged(evidence, effects)
+    assert decisions[0] == ("ok", ["combined evidence"])
+    assert decisions[1] == ("badly cut?", ["off its word's centre"])
+    assert decisions[2] == ("harmful", ["combined evidence", "estimated effect"])
+    assert decisions[3] == ("ok", [])  # nothing flagged it: nothing to clear
+
+    typical, doubted = combined_fault_probability(
+        combined_features(
+            agreement=[1.0, 0.0], own_probability=[0.99, 0.01], word_probability=[0.99, 0.01],
+            other_word_probability=[0.001, 0.97], off_centre=[-0.5, 1.0], weakness=[0.0, 0.0],
+            word_neighbours=[10, 0], nontarget=[False, False],
+        )
+    )  # fmt: skip
+    assert typical < CLEARED_BELOW < 0.5 < doubted
+
+
 def test_word_probabilities_find_a_clip_of_another_word_filed_under_a_nontarget_word():
     """The out-of-fold word model, on words that sit apart: a clip of word B filed under word A gets a low
     probability of A and a high one of B, while its class (both nontargets) keeps a probability near 1."""

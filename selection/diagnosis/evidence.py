@@ -36,7 +36,8 @@ no neighbour shares it and the model doubts it, or the model takes the clip for 
 recordings, holds far less speech than its word's);
 ``harmful`` when nothing says the clip is faulty but it hurts the estimate well beyond the spread
 of the other picks' effects; ``redundant`` when it is the less useful half of a near-duplicate
-pair; ``ok`` otherwise.
+pair; ``ok`` otherwise. A flag the **combined evidence** (a logistic regression on all the vector
+evidence, fitted on the built-in corpora's fault truth) puts under :data:`CLEARED_BELOW` is dropped.
 """
 
 from __future__ import annotations
@@ -71,6 +72,21 @@ SPEECH_REFERENCE_CLIPS = 200  # recordings of a word read to learn its speech's 
 SHORT_SPEECH_SPREADS = 1.75  # with recordings: a pick's speech this many spreads shorter than its word's
 SPEECH_SPREAD_MIN = 0.15  # a word's spread of log speech length is taken as at least this (few clips: too narrow)
 HOP_SECONDS = HOP / SAMPLE_RATE  # one frame: a clip without a speech frame has a finite log length
+CLEARED_BELOW = 0.02  # a flag whose combined evidence gives the pick less than this chance of being faulty is dropped
+# The combined evidence: a logistic regression on :func:`combined_features`, fitted on the built-in corpora's fault
+# truth (every pool clip judged as a pick, vectors only), the tuning corpora of the report's benchmark:
+# python benchmarks/explain_poolwide.py --weights --experiments (those corpora; docs/benchmarks.md names them)
+COMBINED_FEATURES = (
+    "neighbour agreement", "log own probability", "log word probability", "log other word probability",
+    "off-centre", "off-centre squared", "weakness", "own-word neighbours", "nontarget", "nontarget × off-centre",
+    "nontarget × neighbour agreement", "nontarget × log word probability",
+)  # fmt: skip
+COMBINED_WEIGHTS = (
+    5.26827, 0.0786623, -0.374643, 0.0663701, 1.19555, -0.0200125, 0.0460147, -0.86954, -1.76999, -0.398498,
+    -4.82976, 0.141346,
+)  # fmt: skip
+COMBINED_INTERCEPT = -1.12797
+
 # "not judged": the estimate is too small
 VERDICTS = ("suspect", "badly cut?", "harmful", "redundant", "ok", "not judged")
 
@@ -101,6 +117,7 @@ class Evidence:
     word_neighbours: np.ndarray | None = None  # how many of the nearest pool clips are of the pick's own word
     speech_seconds: np.ndarray | None = None  # with recordings: seconds of speech in the pick (NaN: no recording)
     speech_length: np.ndarray | None = None  # robust z of its log against its word's recordings (NaN: not judged)
+    fault_probability: np.ndarray | None = None  # the combined evidence's chance that the pick is faulty
 
 
 _SPEECH_SECONDS: dict[tuple, float] = {}  # seconds of speech per recording (path, size, modification time)
@@ -385,6 +402,45 @@ def speech_lengths(
     return seconds, lengths
 
 
+def combined_features(
+    agreement: np.ndarray,
+    own_probability: np.ndarray,
+    word_probability: np.ndarray,
+    other_word_probability: np.ndarray,
+    off_centre: np.ndarray,
+    weakness: np.ndarray,
+    word_neighbours: np.ndarray,
+    nontarget: np.ndarray,
+) -> np.ndarray:
+    """(n_picks, len(COMBINED_FEATURES)): the vector evidence as the combined evidence weighs it.
+
+    Probabilities as logs (a clip at 0.001 and one at 0.1 differ more than one at 0.5 and 0.6); a word the
+    model cannot judge takes its class's probability; a typicality not judged counts as typical (0); the
+    nontarget side has weights of its own (a nontarget word has few clips, so its evidence means less).
+    """
+    agreement = np.asarray(agreement, dtype=float)
+    own = np.asarray(own_probability, dtype=float)
+    word = np.asarray(word_probability, dtype=float)
+    word = np.where(np.isnan(word), own, word)
+    off = np.nan_to_num(np.asarray(off_centre, dtype=float))
+    weak = np.nan_to_num(np.asarray(weakness, dtype=float))
+    nontarget = np.asarray(nontarget, dtype=float)
+
+    def log(p):
+        return np.log(np.asarray(p, dtype=float) + 1e-4)
+
+    return np.column_stack([
+        agreement, log(own), log(word), log(other_word_probability), off, np.maximum(off, 0) ** 2, weak,
+        np.asarray(word_neighbours, dtype=float), nontarget, nontarget * off, nontarget * agreement,
+        nontarget * log(word),
+    ])  # fmt: skip
+
+
+def combined_fault_probability(features: np.ndarray) -> np.ndarray:
+    """The chance that each pick is faulty, by :data:`COMBINED_WEIGHTS` on :func:`combined_features`."""
+    return 1.0 / (1.0 + np.exp(-(features @ np.asarray(COMBINED_WEIGHTS) + COMBINED_INTERCEPT)))
+
+
 def gather_evidence(
     pool_matrix: np.ndarray,
     pool_labels: np.ndarray,
@@ -437,10 +493,18 @@ def gather_evidence(
     seconds = lengths = None
     if audio_dir is not None and with_words:
         seconds, lengths = speech_lengths(audio_dir, pool_ids, groups, picked_rows)
+    own_probability = probabilities[picks, own]
+    word_probability = np.where(judged_word, word_probabilities[picks, own_column], np.nan)
+    other_word_probability = word_probabilities[picks, other_column] if has_other else np.zeros(len(own))
+    agreement = (neighbour_labels == own[:, None]).mean(axis=1)
+    word_neighbours = (groups[neighbour_rows] == groups[picked_rows][:, None]).sum(axis=1)
+    is_nontarget = own == nontarget if nontarget is not None else np.zeros(len(own), dtype=bool)
+    features = combined_features(agreement, own_probability, word_probability, other_word_probability, off_centre,
+                                 weakness, word_neighbours, is_nontarget)  # fmt: skip
     return Evidence(
         neighbour_labels=neighbour_labels,
-        agreement=(neighbour_labels == own[:, None]).mean(axis=1),
-        own_probability=probabilities[picks, own],
+        agreement=agreement,
+        own_probability=own_probability,
         predicted=predicted,
         predicted_probability=probabilities[picks, predicted],
         duplicate_of=duplicate_of,
@@ -448,13 +512,14 @@ def gather_evidence(
         duplicate_threshold=threshold,
         off_centre=off_centre,
         weakness=weakness,
-        word_probability=np.where(judged_word, word_probabilities[picks, own_column], np.nan),
+        word_probability=word_probability,
         other_word=[word_name(c) if has_other else "" for c in other_column],
-        other_word_probability=word_probabilities[picks, other_column] if has_other else np.zeros(len(own)),
+        other_word_probability=other_word_probability,
         other_word_same_class=(column_class[other_column] == own) if has_other else np.zeros(len(own), dtype=bool),
-        word_neighbours=(groups[neighbour_rows] == groups[picked_rows][:, None]).sum(axis=1),
+        word_neighbours=word_neighbours,
         speech_seconds=seconds,
         speech_length=lengths,
+        fault_probability=combined_fault_probability(features),
     )
 
 
@@ -487,7 +552,12 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
       boundary), and the estimate is noisy where the held-out clips are few.
     - ``redundant``: of two near-duplicate ``ok`` picks, the one that helps less.
 
-    A harmful ``suspect`` or ``badly cut?`` pick lists ``estimated effect`` among its evidence too.
+    A flag the evidence taken together does not bear out is dropped: where the combined evidence
+    (:func:`combined_fault_probability`, a model of all the vector evidence fitted on the built-in
+    corpora's faults) gives a pick less than :data:`CLEARED_BELOW` chance of being faulty, it is ``ok``
+    (or ``harmful``) by ``combined evidence``, whatever one rule said: a clean clip of a fast speaker is short
+    but typical in every other way. A harmful ``suspect`` or ``badly cut?`` pick lists ``estimated effect``
+    among its evidence too.
     """
     spread = harm_spread(effects)
     effect = np.nan_to_num(effects, nan=0.0)
@@ -502,6 +572,11 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
     else:
         another = np.zeros(len(effect), dtype=bool)
     harmful = effect < -HARM_SPREADS * spread
+    cleared_by_combined = (
+        evidence.fault_probability < CLEARED_BELOW
+        if evidence.fault_probability is not None
+        else np.zeros(len(effect), dtype=bool)
+    )
     result = []
     for index in range(len(effect)):
         decided = []
@@ -519,7 +594,12 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
         if evidence.speech_length is not None and evidence.speech_length[index] < -SHORT_SPEECH_SPREADS:
             atypical.append("short speech")
         harm = ["estimated effect"] if harmful[index] else []
-        if decided:
+        cleared = (decided or atypical) and cleared_by_combined[index]
+        if cleared and harm:
+            result.append(("harmful", ["combined evidence"] + harm))
+        elif cleared:
+            result.append(("ok", ["combined evidence"]))
+        elif decided:
             result.append(("suspect", decided + harm))
         elif atypical:
             result.append(("badly cut?", atypical + harm))

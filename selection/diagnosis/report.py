@@ -127,6 +127,12 @@ def _reasons(index: int, *, clip: dict, evidence, class_names: list[str], metric
             f"its recording holds {clip['speech_seconds']:.2f} s of speech, {-length:.1f} spreads shorter than "
             "its word's recordings in the pool (truncated, or a fragment in silence?)"
         )
+    if "combined evidence" in clip["decided_by"]:
+        sentences.append(
+            f"one sign above points to a fault, but its vector evidence taken together gives it a "
+            f"{clip['fault_probability']:.1%} chance of being faulty (a model of all of it, fitted on the built-in "
+            "corpora's faults): not flagged"
+        )
     if clip["duplicate_of"] is not None:
         sentences.append(
             f"it is nearly the same as pick {clip['duplicate_of']} (distance {clip['duplicate_distance']:.2f}; "
@@ -335,6 +341,7 @@ def explain_selection(
             else None,
             "off_centre": _rounded(evidence.off_centre[index]),
             "weakness": _rounded(evidence.weakness[index]),
+            "fault_probability": _rounded(evidence.fault_probability[index], 4),
             **(
                 {
                     "speech_seconds": _rounded(evidence.speech_seconds[index]),
