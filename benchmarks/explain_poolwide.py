@@ -53,7 +53,7 @@ EVIDENCE = (
     "off_centre",
     "weakness",
     "word_neighbours",
-)  # fmt: skip  (combined_features' order)
+)  # fmt: skip  (Evidence's fields, named as combined_features' parameters)
 RECALL_AIM, PRECISION_AIM = 0.8, 0.7  # the bars the thresholds are chosen against (worst experiment)
 WEAK_AND_PLANTED = ("random", "near_mean", "near_median", "default_planted")  # the selections the flags are measured on
 STRICTER_VETOES = (0.05,)  # --selections: the report's flags less those the learned combination puts below these
@@ -93,10 +93,10 @@ def rule_figures(judged_pool: dict) -> dict:
     for index in np.flatnonzero(flagged):
         side = "nontarget" if judged_pool["nontarget"][index] else "target"
         kinds[f"{side}: " + " + ".join(judged_pool["decided_by"][index])][int(faulty[index])] += 1
+    recall, precision = _figures(flagged, faulty)
     return {
         "clips": len(faulty), "faulty": int(faulty.sum()), "flagged": int(flagged.sum()),
-        "recall": round(float((flagged & faulty).sum() / max(1, faulty.sum())), 3),
-        "precision": round(float((flagged & faulty).sum() / max(1, flagged.sum())), 3),
+        "recall": round(recall, 3), "precision": round(precision, 3),
         "decided_by": {key: {"faulty": hit, "flagged": hit + miss} for key, (miss, hit) in
                        sorted(kinds.items(), key=lambda item: -sum(item[1]))},
     }  # fmt: skip
@@ -104,7 +104,7 @@ def rule_figures(judged_pool: dict) -> dict:
 
 def features(judged_pool: dict) -> np.ndarray:
     """The evidence as the combined evidence weighs it (:func:`selection.diagnosis.evidence.combined_features`)."""
-    return combined_features(*(judged_pool[key] for key in EVIDENCE), judged_pool["nontarget"])
+    return combined_features(**{key: judged_pool[key] for key in EVIDENCE}, nontarget=judged_pool["nontarget"])
 
 
 def _figures(flagged: np.ndarray, faulty: np.ndarray) -> tuple[float, float]:

@@ -25,7 +25,6 @@ fresh process (eSpeak NG keeps state between utterances).
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.datasets.spoken import SpokenParams, Synthesizer, _to_16k, _trim, render_clip
+from selection.datasets.spoken import SpokenParams, Synthesizer, _to_16k, _trim, render_clip, wav_bytes
 
 log = logging.getLogger("dataperf")
 
@@ -92,14 +91,6 @@ def _speakers(params: CommandsParams, variants: list[str]) -> list[dict]:
     return chosen
 
 
-def _wav_bytes(samples: np.ndarray) -> bytes:
-    import soundfile
-
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples, 16000, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
 def _render_group(task: tuple[CommandsParams, list[str], int]) -> dict[str, list[tuple[str, bytes]]]:
     """Every clip of some words (runs in a fresh worker process): ``{word: [(file name, wav bytes)]}``."""
     params, words, group = task
@@ -117,7 +108,7 @@ def _render_group(task: tuple[CommandsParams, list[str], int]) -> dict[str, list
                     pitch_range=speaker["pitch_range"],
                 )  # fmt: skip
                 wave = render_clip(_trim(_to_16k(speech)), rng, rendering, placement_sd_s=params.placement_sd_s)
-                clips.append((f"{speaker['name']}_nohash_{take}.wav", _wav_bytes(wave)))
+                clips.append((f"{speaker['name']}_nohash_{take}.wav", wav_bytes(wave)))
         out[word] = clips
     return out
 
@@ -159,7 +150,7 @@ def _noise(kind: str, rng: np.random.Generator, synthesizer: Synthesizer | None)
 def _render_noise(params: CommandsParams) -> dict[str, bytes]:
     synthesizer = Synthesizer(seed=params.seed * 1000 + 999)
     rng = np.random.default_rng([params.seed, 35, 999])
-    return {kind: _wav_bytes(_noise(kind, rng, synthesizer)) for kind in NOISE_KINDS}
+    return {kind: wav_bytes(_noise(kind, rng, synthesizer)) for kind in NOISE_KINDS}
 
 
 def speakers_of(params: CommandsParams) -> list[dict]:

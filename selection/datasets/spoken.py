@@ -297,14 +297,25 @@ def _render_words(task: tuple[str, list[str], dict[str, int], SpokenParams]) -> 
     return out
 
 
-def _write_waves(folder: Path, ids: list[str], waves: np.ndarray) -> None:
-    """Each clip as 16-bit WAV at ``<folder>/<clip id>`` (the MSWC layout: ``<word>/<file>``)."""
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """One clip as a 16 kHz, 16-bit WAV file's bytes (how the built-in corpora write their recordings)."""
+    import io
+
     import soundfile
 
+    from selection.speech.audio import SAMPLE_RATE
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _write_waves(folder: Path, ids: list[str], waves: np.ndarray) -> None:
+    """Each clip as 16-bit WAV at ``<folder>/<clip id>`` (the MSWC layout: ``<word>/<file>``)."""
     for clip_id, wave in zip(ids, waves):
         path = folder / clip_id
         path.parent.mkdir(parents=True, exist_ok=True)
-        soundfile.write(path, wave, 16000, format="WAV", subtype="PCM_16")
+        path.write_bytes(wav_bytes(wave))
 
 
 def generate_spoken_language(code: str, params: SpokenParams) -> tuple[list[str], dict[str, dict]]:

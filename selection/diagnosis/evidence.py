@@ -594,11 +594,8 @@ def judged(evidence: Evidence, effects: np.ndarray) -> list[tuple[str, list[str]
         if evidence.speech_length is not None and evidence.speech_length[index] < -SHORT_SPEECH_SPREADS:
             atypical.append("short speech")
         harm = ["estimated effect"] if harmful[index] else []
-        cleared = (decided or atypical) and cleared_by_combined[index]
-        if cleared and harm:
-            result.append(("harmful", ["combined evidence"] + harm))
-        elif cleared:
-            result.append(("ok", ["combined evidence"]))
+        if (decided or atypical) and cleared_by_combined[index]:
+            result.append(("harmful" if harm else "ok", ["combined evidence"] + harm))
         elif decided:
             result.append(("suspect", decided + harm))
         elif atypical:
